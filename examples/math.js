@@ -1,0 +1,4 @@
+// Simple arithmetic: prints 4.
+function() {
+  return 2 + 2;
+}

@@ -1,0 +1,100 @@
+//! The handle other crates use to talk to the network: a cheap, clonable [`Client`] that sends
+//! commands to the event loop (which alone owns the swarm) and awaits their answers.
+
+use libp2p::PeerId;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::protocol::{NodeStatus, TaskRequest, TaskResponse};
+use crate::status::NodeInfo;
+
+/// Why a network operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    #[error("the network event loop has stopped")]
+    Stopped,
+    #[error("this peer has no relay configured")]
+    NoRelay,
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type NetResult<T> = Result<T, NetError>;
+
+pub(crate) type Reply<T> = oneshot::Sender<NetResult<T>>;
+
+pub(crate) enum Command {
+    WaitForRelay(Reply<PeerId>),
+    DiscoverRendezvous(Reply<Vec<PeerId>>),
+    FindProviders(Reply<Vec<PeerId>>),
+    QueryStatus(PeerId, Reply<NodeStatus>),
+    SendTask(PeerId, TaskRequest, Reply<TaskResponse>),
+    Registry(Reply<Vec<NodeInfo>>),
+    SetStatus(NodeStatus),
+    Shutdown(Reply<()>),
+}
+
+/// Commands in, answers out; see [`crate::peer::spawn`].
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) local_peer_id: PeerId,
+}
+
+impl Client {
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(Reply<T>) -> Command) -> NetResult<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        answer.await.map_err(|_| NetError::Stopped)?
+    }
+
+    /// Resolves once a connection to the relay is open; returns the relay's peer id.
+    pub async fn wait_for_relay(&self) -> NetResult<PeerId> {
+        self.ask(Command::WaitForRelay).await
+    }
+
+    /// Nodes registered at the relay's rendezvous point.
+    pub async fn discover_rendezvous(&self) -> NetResult<Vec<PeerId>> {
+        self.ask(Command::DiscoverRendezvous).await
+    }
+
+    /// Nodes providing the well-known key in the DHT.
+    pub async fn find_providers(&self) -> NetResult<Vec<PeerId>> {
+        self.ask(Command::FindProviders).await
+    }
+
+    /// Ask a node for its status; the answer also updates the registry.
+    pub async fn query_status(&self, node: PeerId) -> NetResult<NodeStatus> {
+        self.ask(|reply| Command::QueryStatus(node, reply)).await
+    }
+
+    /// Send a task to a node and wait for its outcome.
+    pub async fn send_task(&self, node: PeerId, task: TaskRequest) -> NetResult<TaskResponse> {
+        self.ask(|reply| Command::SendTask(node, task, reply)).await
+    }
+
+    /// The live nodes this peer knows, ordered by peer id.
+    pub async fn registry(&self) -> NetResult<Vec<NodeInfo>> {
+        self.ask(Command::Registry).await
+    }
+
+    /// Replace this node's announced status (announced at once if it changed).
+    pub async fn set_status(&self, status: NodeStatus) -> NetResult<()> {
+        self.commands
+            .send(Command::SetStatus(status))
+            .await
+            .map_err(|_| NetError::Stopped)
+    }
+
+    /// Leave the network cleanly: announce stopping, unregister, answer pending tasks with
+    /// `rejected`, flush, and stop the event loop.
+    pub async fn shutdown(&self) -> NetResult<()> {
+        self.ask(Command::Shutdown).await
+    }
+}

@@ -1,0 +1,30 @@
+//! What every PWS binary does at start and stop: logging, crypto set-up, shutdown signals.
+
+use tracing_subscriber::EnvFilter;
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: our own info, libp2p's errors only;
+/// its warnings are mostly routine on a network where peers come and go).
+pub fn init() {
+    crate::transport::install_crypto_provider();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("error,pws_net=info,pws_node=info,pws_submit=info,relay=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("cannot watch SIGTERM");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

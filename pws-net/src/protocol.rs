@@ -1,0 +1,234 @@
+//! Everything that goes over the wire: protocol ids, topic and namespace names, and the
+//! CBOR messages. PROTOCOL.md documents the same facts for implementers in other languages.
+
+use libp2p::StreamProtocol;
+use serde::{Deserialize, Serialize};
+
+/// Request-response protocol carrying one task and its outcome.
+pub const TASK_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/task/1.0.0");
+/// Request-response protocol asking a node for its current status.
+pub const STATUS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/status/1.0.0");
+/// Kademlia protocol of the PWS DHT (kept apart from the public IPFS DHT).
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/kad/1.0.0");
+/// Rendezvous namespace under which nodes register at the relay.
+pub const RENDEZVOUS_NAMESPACE: &str = "pws";
+/// Kademlia key that every node provides, so any peer can find nodes through the DHT.
+pub const NODES_PROVIDER_KEY: &[u8] = b"/pws/nodes";
+/// Gossipsub topic of node status announcements.
+pub const STATUS_TOPIC: &str = "pws/status/1";
+/// Identify protocol version string of every PWS peer.
+pub const IDENTIFY_PROTOCOL_VERSION: &str = "/pws/1.0.0";
+
+/// Largest task request (source plus input) a node reads.
+pub const MAX_TASK_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
+/// Largest task response a submitter reads.
+pub const MAX_TASK_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest status message in either direction.
+pub const MAX_STATUS_BYTES: u64 = 64 * 1024;
+
+/// A task: JavaScript source plus an optional JSON input.
+///
+/// The source is either a function expression, called with the input, or a script whose
+/// completion value is the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRequest {
+    pub code: String,
+    /// The input as JSON text; absent means the function is called without an argument.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+/// The outcome of a task: a JSON result or a typed error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskResponse {
+    /// The result as JSON text.
+    Ok(String),
+    Error(TaskError),
+}
+
+/// Why a task produced no result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct TaskError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl TaskError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Every way a task can fail. The wire form is the kebab-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The source does not parse.
+    Syntax,
+    /// The task threw; the message is the JS error's text.
+    Thrown,
+    /// A time or loop-iteration limit stopped the task.
+    Timeout,
+    /// A memory limit stopped the task.
+    OutOfMemory,
+    /// The recursion or stack limit stopped the task.
+    Stack,
+    /// The result cannot be represented as JSON, or the input is not valid JSON.
+    InvalidValue,
+    /// The result is larger than the node sends.
+    ResultTooLarge,
+    /// The executor died while running the task.
+    Crashed,
+    /// Every slot of the node is in use; try another node.
+    Busy,
+    /// The node refused the task (for example because it is shutting down).
+    Rejected,
+    /// The task never reached a node or its answer never came back.
+    Network,
+    /// No node could be found to run the task.
+    NoNodes,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Syntax => "syntax",
+            ErrorKind::Thrown => "thrown",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::OutOfMemory => "out-of-memory",
+            ErrorKind::Stack => "stack",
+            ErrorKind::InvalidValue => "invalid-value",
+            ErrorKind::ResultTooLarge => "result-too-large",
+            ErrorKind::Crashed => "crashed",
+            ErrorKind::Busy => "busy",
+            ErrorKind::Rejected => "rejected",
+            ErrorKind::Network => "network",
+            ErrorKind::NoNodes => "no-nodes",
+        }
+    }
+
+    /// Whether another node might succeed where this one failed.
+    pub fn is_retryable_elsewhere(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Busy | ErrorKind::Rejected | ErrorKind::Network | ErrorKind::Crashed
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a node is working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    /// No task is running.
+    Idle,
+    /// At least one task is running (see `free_slots` for spare capacity).
+    Busy,
+    /// The node is shutting down and takes no more tasks.
+    Stopping,
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            NodeState::Idle => "idle",
+            NodeState::Busy => "busy",
+            NodeState::Stopping => "stopping",
+        })
+    }
+}
+
+/// What a node announces about itself, on the status topic and as the status answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub state: NodeState,
+    pub free_slots: u32,
+    pub total_slots: u32,
+    pub completed: u64,
+    pub version: String,
+    pub engine: String,
+    /// The node's reachable addresses (direct and relayed), as multiaddr strings.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+}
+
+impl NodeStatus {
+    /// Whether the node would accept a task right now.
+    pub fn has_free_slot(&self) -> bool {
+        self.state != NodeState::Stopping && self.free_slots > 0
+    }
+}
+
+/// The status request carries nothing: an empty CBOR map.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusRequest {}
+
+/// Encode a message as CBOR.
+pub fn to_cbor<T: Serialize>(value: &T) -> Vec<u8> {
+    cbor4ii::serde::to_vec(Vec::new(), value).expect("writing CBOR to a Vec cannot fail")
+}
+
+/// Decode a CBOR message.
+pub fn from_cbor<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    cbor4ii::serde::from_slice(bytes).map_err(|e| DecodeError(e.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed CBOR message: {0}")]
+pub struct DecodeError(String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_request_round_trips_through_cbor() {
+        let request = TaskRequest {
+            code: "function(x) { return x + 1; }".into(),
+            input: Some("41".into()),
+        };
+        let decoded: TaskRequest = from_cbor(&to_cbor(&request)).unwrap();
+        assert_eq!(decoded, request);
+    }
+
+    #[test]
+    fn responses_use_documented_wire_names() {
+        let ok = to_cbor(&TaskResponse::Ok("4".into()));
+        // {"ok": "4"}: map(1), text(2) "ok", text(1) "4"
+        assert_eq!(ok, [0xa1, 0x62, b'o', b'k', 0x61, b'4']);
+        let err = TaskResponse::Error(TaskError::new(ErrorKind::OutOfMemory, "m"));
+        let decoded: serde_json::Value = from_cbor(&to_cbor(&err)).unwrap();
+        assert_eq!(
+            decoded,
+            serde_json::json!({"error": {"kind": "out-of-memory", "message": "m"}})
+        );
+    }
+
+    #[test]
+    fn error_kind_names_match_serde() {
+        for kind in [
+            ErrorKind::Syntax,
+            ErrorKind::OutOfMemory,
+            ErrorKind::ResultTooLarge,
+            ErrorKind::NoNodes,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error() {
+        assert!(from_cbor::<TaskRequest>(&[0xff, 0x00, 0x13]).is_err());
+    }
+}

@@ -1,0 +1,189 @@
+//! The composed `NetworkBehaviour` of every PWS peer and the construction of its swarm.
+//!
+//! All three roles run the same behaviour so they interoperate by construction; the parts
+//! only the relay serves (rendezvous server, circuit relay server) are toggled on by role.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{
+    Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous, yamux,
+};
+
+use crate::identity::Identity;
+use crate::protocol::{
+    IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES,
+    MAX_TASK_RESPONSE_BYTES, NodeStatus, STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL,
+    TaskRequest, TaskResponse,
+};
+use crate::transport::{self, TransportKind};
+
+/// What a peer is in the network; decides which behaviours serve and which only ask.
+#[derive(Debug, Clone)]
+pub enum Role {
+    Relay(RelayLimits),
+    Node,
+    Submitter,
+}
+
+/// Limits of the circuit relay. libp2p's defaults (128 KiB and 2 minutes per circuit) suit a
+/// hole punch, not task traffic of a node that is only reachable through the relay.
+#[derive(Debug, Clone)]
+pub struct RelayLimits {
+    pub max_reservations: usize,
+    pub max_circuits: usize,
+    pub max_circuits_per_peer: usize,
+    /// Bytes per circuit and direction; 0 means unlimited.
+    pub max_circuit_bytes: u64,
+    pub max_circuit_duration: Duration,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 1024,
+            max_circuits: 1024,
+            max_circuits_per_peer: 64,
+            max_circuit_bytes: 0,
+            max_circuit_duration: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+impl RelayLimits {
+    fn to_config(&self) -> relay::Config {
+        relay::Config {
+            max_reservations: self.max_reservations,
+            max_circuits: self.max_circuits,
+            max_circuits_per_peer: self.max_circuits_per_peer,
+            max_circuit_bytes: self.max_circuit_bytes,
+            max_circuit_duration: self.max_circuit_duration,
+            // Nodes re-reserve after every relay restart; rate limiting them would lock them out.
+            reservation_rate_limiters: Vec::new(),
+            circuit_src_rate_limiters: Vec::new(),
+            ..relay::Config::default()
+        }
+        .reservation_rate_per_peer(NonZeroU32::new(60).expect("60 > 0"), Duration::from_secs(1))
+    }
+}
+
+/// Shortest registration TTL the relay's rendezvous server accepts, in seconds. libp2p's
+/// default minimum is two hours, which would leave dead nodes listed for that long.
+pub const MIN_REGISTRATION_TTL: u64 = 30;
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub relay_client: relay::client::Behaviour,
+    pub relay_server: Toggle<relay::Behaviour>,
+    pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
+    pub rendezvous_client: rendezvous::client::Behaviour,
+    pub dcutr: dcutr::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    pub kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub task: request_response::cbor::Behaviour<TaskRequest, TaskResponse>,
+    pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
+}
+
+/// Build the swarm of a peer with `role`, speaking the transports in `kinds`.
+pub fn build(identity: &Identity, role: &Role, kinds: &[TransportKind]) -> Result<Swarm<Behaviour>> {
+    let transport = transport::build(identity, kinds)?;
+    let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
+        .with_tokio()
+        .with_other_transport(|_| transport)?
+        .with_dns()?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            behaviour(key, relay_client, role).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
+        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    Ok(swarm)
+}
+
+fn behaviour(
+    key: &libp2p::identity::Keypair,
+    relay_client: relay::client::Behaviour,
+    role: &Role,
+) -> Result<Behaviour> {
+    let peer_id = key.public().to_peer_id();
+    let (relay_server, rendezvous_server) = match role {
+        Role::Relay(limits) => (
+            Some(relay::Behaviour::new(peer_id, limits.to_config())),
+            Some(rendezvous::server::Behaviour::new(
+                rendezvous::server::Config::default().with_min_ttl(MIN_REGISTRATION_TTL),
+            )),
+        ),
+        Role::Node | Role::Submitter => (None, None),
+    };
+
+    let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+    kad_config.set_query_timeout(Duration::from_secs(10));
+    let mut kad = kad::Behaviour::with_config(
+        peer_id,
+        kad::store::MemoryStore::new(peer_id),
+        kad_config,
+    );
+    // On loopback and LANs no external address is ever confirmed, so Kademlia would stay a
+    // client everywhere; relay and nodes must answer queries.
+    kad.set_mode(Some(match role {
+        Role::Relay(_) | Role::Node => kad::Mode::Server,
+        Role::Submitter => kad::Mode::Client,
+    }));
+
+    let gossipsub = gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(key.clone()),
+        gossipsub::ConfigBuilder::default()
+            .heartbeat_interval(Duration::from_millis(500))
+            .validation_mode(gossipsub::ValidationMode::Strict)
+            .max_transmit_size(MAX_STATUS_BYTES as usize)
+            .build()
+            .context("invalid gossipsub configuration")?,
+    )
+    .map_err(|e| anyhow::anyhow!("cannot create gossipsub: {e}"))?;
+
+    let (task_support, status_support) = match role {
+        Role::Node => (ProtocolSupport::Inbound, ProtocolSupport::Inbound),
+        Role::Submitter | Role::Relay(_) => (ProtocolSupport::Outbound, ProtocolSupport::Outbound),
+    };
+    let task = request_response::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
+            .set_response_size_maximum(MAX_TASK_RESPONSE_BYTES),
+        [(TASK_PROTOCOL, task_support)],
+        // Long tasks are bounded by the node's own limits, not by the network layer.
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
+            .with_max_concurrent_streams(1024),
+    );
+    let status = request_response::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_STATUS_BYTES)
+            .set_response_size_maximum(MAX_STATUS_BYTES),
+        [(STATUS_PROTOCOL, status_support)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+    );
+
+    Ok(Behaviour {
+        relay_client,
+        relay_server: relay_server.into(),
+        rendezvous_server: rendezvous_server.into(),
+        rendezvous_client: rendezvous::client::Behaviour::new(key.clone()),
+        dcutr: dcutr::Behaviour::new(peer_id),
+        identify: identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL_VERSION.to_string(), key.public())
+                .with_agent_version(format!("pws/{}", env!("CARGO_PKG_VERSION"))),
+        ),
+        ping: ping::Behaviour::default(),
+        kad,
+        gossipsub,
+        task,
+        status,
+    })
+}

@@ -1,0 +1,149 @@
+//! The transports a peer speaks: TCP (Noise + Yamux), QUIC and WebRTC-direct, and which of
+//! them a multiaddr uses.
+
+use std::fmt;
+
+use anyhow::Result;
+use futures::future::Either;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::{Boxed, OptionalTransport};
+use libp2p::core::{Transport as _, upgrade};
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, noise, quic, tcp, yamux};
+
+use crate::identity::Identity;
+
+/// One of the transports PWS peers speak directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    Tcp,
+    Quic,
+    Webrtc,
+}
+
+impl TransportKind {
+    pub const ALL: [TransportKind; 3] = [TransportKind::Tcp, TransportKind::Quic, TransportKind::Webrtc];
+
+    /// The transport a multiaddr dials with, or `None` for addresses of no direct transport.
+    /// A relayed (`/p2p-circuit`) address reports the transport used to reach the relay.
+    pub fn of(addr: &Multiaddr) -> Option<TransportKind> {
+        let mut kind = None;
+        for protocol in addr.iter() {
+            match protocol {
+                Protocol::Tcp(_) => kind = Some(TransportKind::Tcp),
+                Protocol::QuicV1 => kind = Some(TransportKind::Quic),
+                Protocol::WebRTCDirect => kind = Some(TransportKind::Webrtc),
+                Protocol::P2pCircuit => return kind,
+                _ => {}
+            }
+        }
+        kind
+    }
+
+    /// The listen address on `ip` with an OS-chosen port.
+    pub fn any_port_addr(self, ip: std::net::IpAddr) -> Multiaddr {
+        let base = Multiaddr::from(ip);
+        match self {
+            TransportKind::Tcp => base.with(Protocol::Tcp(0)),
+            TransportKind::Quic => base.with(Protocol::Udp(0)).with(Protocol::QuicV1),
+            TransportKind::Webrtc => base.with(Protocol::Udp(0)).with(Protocol::WebRTCDirect),
+        }
+    }
+}
+
+/// One listen address per transport on `ip`, with OS-chosen ports.
+pub fn any_port_addrs(ip: std::net::IpAddr) -> Vec<Multiaddr> {
+    TransportKind::ALL
+        .iter()
+        .map(|kind| kind.any_port_addr(ip))
+        .collect()
+}
+
+impl fmt::Display for TransportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TransportKind::Tcp => "tcp",
+            TransportKind::Quic => "quic",
+            TransportKind::Webrtc => "webrtc",
+        })
+    }
+}
+
+/// Whether an address goes through a circuit relay.
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| p == Protocol::P2pCircuit)
+}
+
+/// A readable name for how an address is reached: `tcp`, `quic`, `webrtc`, or `relay/<t>`.
+pub fn describe(addr: &Multiaddr) -> String {
+    let kind = TransportKind::of(addr).map_or("other".to_string(), |k| k.to_string());
+    if is_relayed(addr) {
+        format!("relay/{kind}")
+    } else {
+        kind
+    }
+}
+
+/// The composed transport over the chosen kinds (the relay client is added by the builder).
+pub fn build(
+    identity: &Identity,
+    kinds: &[TransportKind],
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>> {
+    let keypair = &identity.keypair;
+    let tcp = kinds.contains(&TransportKind::Tcp).then(|| -> Result<_> {
+        Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+            .upgrade(upgrade::Version::V1Lazy)
+            .authenticate(noise::Config::new(keypair)?)
+            .multiplex(yamux::Config::default())
+            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))))
+    });
+    let quic = kinds.contains(&TransportKind::Quic).then(|| {
+        quic::tokio::Transport::new(quic::Config::new(keypair))
+            .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+    });
+    let webrtc = kinds.contains(&TransportKind::Webrtc).then(|| {
+        libp2p_webrtc::tokio::Transport::new(keypair.clone(), identity.certificate.clone())
+            .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+    });
+    Ok(optional(tcp.transpose()?)
+        .or_transport(optional(quic))
+        .or_transport(optional(webrtc))
+        .map(|either, _| match either {
+            Either::Left(Either::Left(output)) | Either::Left(Either::Right(output)) => output,
+            Either::Right(output) => output,
+        })
+        .boxed())
+}
+
+fn optional<T>(transport: Option<T>) -> OptionalTransport<T> {
+    transport.map_or_else(OptionalTransport::none, OptionalTransport::some)
+}
+
+/// rustls panics on the first WebRTC handshake when both of its crypto providers are linked
+/// and none is chosen; every binary calls this once at start-up.
+pub fn install_crypto_provider() {
+    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_of_addresses() {
+        let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let quic: Multiaddr = "/ip4/127.0.0.1/udp/4001/quic-v1".parse().unwrap();
+        let webrtc: Multiaddr = "/ip4/127.0.0.1/udp/4002/webrtc-direct".parse().unwrap();
+        let relayed: Multiaddr =
+            "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN/p2p-circuit"
+                .parse()
+                .unwrap();
+        assert_eq!(TransportKind::of(&tcp), Some(TransportKind::Tcp));
+        assert_eq!(TransportKind::of(&quic), Some(TransportKind::Quic));
+        assert_eq!(TransportKind::of(&webrtc), Some(TransportKind::Webrtc));
+        assert_eq!(TransportKind::of(&relayed), Some(TransportKind::Quic));
+        assert!(is_relayed(&relayed) && !is_relayed(&quic));
+        assert_eq!(describe(&relayed), "relay/quic");
+    }
+}

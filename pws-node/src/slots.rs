@@ -1,0 +1,74 @@
+//! The node's task slots: how many tasks run, how many finished, and the status that follows.
+
+use pws_net::protocol::{NodeState, NodeStatus};
+
+pub struct Slots {
+    total: u32,
+    running: u32,
+    completed: u64,
+    engine: String,
+}
+
+impl Slots {
+    pub fn new(total: u32, engine: String) -> Self {
+        Self {
+            total,
+            running: 0,
+            completed: 0,
+            engine,
+        }
+    }
+
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// Take a slot for a task; `false` when all are in use.
+    pub fn try_take(&mut self) -> bool {
+        let free = self.running < self.total;
+        if free {
+            self.running += 1;
+        }
+        free
+    }
+
+    /// A task finished (with a result or an error).
+    pub fn release(&mut self) {
+        self.running -= 1;
+        self.completed += 1;
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        NodeStatus {
+            state: if self.running == 0 {
+                NodeState::Idle
+            } else {
+                NodeState::Busy
+            },
+            free_slots: self.total - self.running,
+            total_slots: self.total,
+            completed: self.completed,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            engine: self.engine.clone(),
+            addrs: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_fill_up_and_count_completions() {
+        let mut slots = Slots::new(2, "test".into());
+        assert_eq!(slots.status().state, NodeState::Idle);
+        assert!(slots.try_take() && slots.try_take());
+        assert!(!slots.try_take());
+        let full = slots.status();
+        assert_eq!((full.state, full.free_slots), (NodeState::Busy, 0));
+        slots.release();
+        let status = slots.status();
+        assert_eq!((status.free_slots, status.completed), (1, 1));
+    }
+}

@@ -1,0 +1,105 @@
+//! Send one task: pick a node by strategy, and when it is busy or unreachable try another,
+//! waiting (up to a limit) for a node to become available.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
+use pws_net::strategy::{self, Strategy};
+
+use crate::cursor::Cursor;
+use crate::session::Session;
+
+/// How often the registry is refreshed while no node is available.
+const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What became of a task.
+pub struct Outcome {
+    /// The node that answered, if any did.
+    pub node: Option<PeerId>,
+    pub response: TaskResponse,
+    /// Round trip of the answered attempt, in milliseconds.
+    pub ms: f64,
+}
+
+/// Run `task` on a node chosen by `strategy`, waiting up to `wait` for one to be available.
+pub async fn run(
+    session: &Session,
+    task: &TaskRequest,
+    strategy: Strategy,
+    wait: Duration,
+    cursor: &Cursor,
+) -> Outcome {
+    let deadline = Instant::now() + wait;
+    let mut unreachable: HashSet<PeerId> = HashSet::new();
+    let mut busy: HashSet<PeerId> = HashSet::new();
+    let mut last_error = None;
+    let mut nodes = match session.refresh().await {
+        Ok(nodes) => nodes,
+        Err(e) => return no_answer(TaskError::new(ErrorKind::Network, e.to_string())),
+    };
+    loop {
+        let skip: HashSet<PeerId> = unreachable.union(&busy).copied().collect();
+        let picked = strategy::pick(strategy, &nodes, &skip, cursor.previous(), &mut rand::rng());
+        let Some(node) = picked else {
+            if Instant::now() >= deadline {
+                return no_answer(no_node_error(nodes.len(), wait, last_error));
+            }
+            tokio::time::sleep(RETRY_INTERVAL).await;
+            // Busy nodes may have finished meanwhile; unreachable ones stay skipped.
+            busy.clear();
+            nodes = session.refresh().await.unwrap_or_default();
+            continue;
+        };
+        let started = Instant::now();
+        let answer = session.client.send_task(node, task.clone()).await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        match answer {
+            Ok(TaskResponse::Error(error)) if error.kind.is_retryable_elsewhere() => {
+                tracing::debug!(%node, "{error}; trying another node");
+                busy.insert(node);
+                last_error = Some(error);
+            }
+            Ok(response) => {
+                cursor.record(node);
+                return Outcome {
+                    node: Some(node),
+                    response,
+                    ms,
+                };
+            }
+            Err(e) => {
+                tracing::debug!(%node, "{e}; trying another node");
+                unreachable.insert(node);
+                last_error = Some(TaskError::new(ErrorKind::Network, e.to_string()));
+            }
+        }
+    }
+}
+
+fn no_answer(error: TaskError) -> Outcome {
+    Outcome {
+        node: None,
+        response: TaskResponse::Error(error),
+        ms: 0.0,
+    }
+}
+
+fn no_node_error(known: usize, wait: Duration, last_error: Option<TaskError>) -> TaskError {
+    let mut message = if known == 0 {
+        format!(
+            "no node found within {}s: none is registered at the relay; start one with `pws-node --relay <relay address>`",
+            wait.as_secs_f64()
+        )
+    } else {
+        format!(
+            "no node took the task within {}s ({known} known, all busy or unreachable)",
+            wait.as_secs_f64()
+        )
+    };
+    if let Some(error) = last_error {
+        message.push_str(&format!("; last error: {error}"));
+    }
+    TaskError::new(ErrorKind::NoNodes, message)
+}

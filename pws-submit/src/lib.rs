@@ -1,0 +1,9 @@
+//! `pws-submit`: the user's side. It joins the network through a relay (or starts a whole
+//! network in-process with `--local`), discovers nodes, picks one by a strategy, sends a
+//! task and reports its result.
+
+pub mod cursor;
+pub mod dispatch;
+pub mod local;
+pub mod output;
+pub mod session;

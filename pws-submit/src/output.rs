@@ -1,0 +1,127 @@
+//! What `pws-submit` prints: plain results and a table for people, JSON for scripts.
+//! Results go to stdout, errors to stderr.
+
+use std::process::ExitCode;
+
+use libp2p::Multiaddr;
+use pws_net::protocol::{ErrorKind, TaskError, TaskResponse};
+use pws_net::status::NodeInfo;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::dispatch::Outcome;
+
+/// Exit status when the task itself failed (syntax, thrown, limits, …).
+pub const EXIT_TASK_FAILED: u8 = 1;
+/// Exit status when the task could not run at all (no node, network failure, bad setup).
+pub const EXIT_NOT_RUN: u8 = 3;
+
+/// Print a task's outcome and return the process exit status it implies.
+pub fn print_outcome(outcome: &Outcome, as_json: bool) -> ExitCode {
+    let node = outcome.node.map(|node| node.to_string());
+    let result = match &outcome.response {
+        TaskResponse::Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| {
+            TaskError::new(
+                ErrorKind::InvalidValue,
+                format!("the node answered with invalid JSON: {e}"),
+            )
+        }),
+        TaskResponse::Error(error) => Err(error.clone()),
+    };
+    match result {
+        Ok(value) => {
+            if as_json {
+                println!("{}", json!({"ok": value, "node": node, "ms": outcome.ms}));
+            } else {
+                println!("{value}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            if as_json {
+                println!(
+                    "{}",
+                    json!({
+                        "error": {"kind": error.kind, "message": error.message},
+                        "node": node,
+                        "ms": outcome.ms,
+                    })
+                );
+            }
+            eprintln!("error ({}): {}", error.kind, error.message);
+            ExitCode::from(exit_status(error.kind))
+        }
+    }
+}
+
+fn exit_status(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::NoNodes | ErrorKind::Network | ErrorKind::Busy | ErrorKind::Rejected => {
+            EXIT_NOT_RUN
+        }
+        _ => EXIT_TASK_FAILED,
+    }
+}
+
+/// A registry entry as `nodes --json` shows it: the status plus the transports it is
+/// reachable on.
+#[derive(Serialize)]
+struct NodeView<'a> {
+    #[serde(flatten)]
+    info: &'a NodeInfo,
+    transports: Vec<String>,
+}
+
+fn transports(info: &NodeInfo) -> Vec<String> {
+    let mut kinds: Vec<String> = info
+        .status
+        .addrs
+        .iter()
+        .filter_map(|addr| addr.parse::<Multiaddr>().ok())
+        .map(|addr| pws_net::transport::describe(&addr))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// Print the registry: a JSON array, or a table with each node's addresses beneath it.
+pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
+    if as_json {
+        let views: Vec<NodeView> = nodes
+            .iter()
+            .map(|info| NodeView {
+                info,
+                transports: transports(info),
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string(&views).expect("node views serialize")
+        );
+        return;
+    }
+    if nodes.is_empty() {
+        println!("no nodes");
+        return;
+    }
+    println!(
+        "{:<52}  {:<8}  {:>5}  {:>9}  {:<10}  TRANSPORTS",
+        "PEER ID", "STATE", "SLOTS", "COMPLETED", "ENGINE"
+    );
+    for info in nodes {
+        let status = &info.status;
+        println!(
+            "{:<52}  {:<8}  {:>5}  {:>9}  {:<10}  {}",
+            info.peer_id.to_string(),
+            status.state.to_string(),
+            format!("{}/{}", status.free_slots, status.total_slots),
+            status.completed,
+            status.engine,
+            transports(info).join(","),
+        );
+        for addr in &status.addrs {
+            println!("    {addr}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! A submitter's view of the network: connect to the relay, discover nodes (rendezvous and
+//! DHT) and ask each for its status at once, rather than waiting for the next heartbeat.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::future::join_all;
+use libp2p::{Multiaddr, PeerId};
+use pws_net::client::Client;
+use pws_net::identity::Identity;
+use pws_net::peer::{self, PeerConfig};
+use pws_net::status::NodeInfo;
+use pws_net::swarm::Role;
+use pws_net::transport::TransportKind;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A submitter connected to a relay.
+pub struct Session {
+    pub client: Client,
+}
+
+impl Session {
+    /// Join the network at `relay`, speaking only the `transports` given.
+    pub async fn connect(relay: &Multiaddr, transports: &[TransportKind]) -> Result<Self> {
+        let relay_transport = TransportKind::of(relay)
+            .with_context(|| format!("{relay} is not a TCP, QUIC or WebRTC-direct address"))?;
+        if !transports.contains(&relay_transport) {
+            bail!(
+                "the relay address {relay} uses {relay_transport}, which --transport excludes; \
+                 give the relay's address for that transport"
+            );
+        }
+        // Native WebRTC dials through its own listener's socket, so it needs one.
+        let listen = if transports.contains(&TransportKind::Webrtc) {
+            vec![TransportKind::Webrtc.any_port_addr(listen_ip_for(relay))]
+        } else {
+            Vec::new()
+        };
+        let peer = peer::spawn(PeerConfig {
+            role: Role::Submitter,
+            identity: Identity::ephemeral()?,
+            transports: transports.to_vec(),
+            listen,
+            relay: Some(relay.clone()),
+        })?;
+        let client = peer.client;
+        // Nothing to report: a submitter has no listeners worth printing or tasks to serve.
+        drop(peer.events);
+        match tokio::time::timeout(CONNECT_TIMEOUT, client.wait_for_relay()).await {
+            Ok(Ok(_)) => Ok(Self { client }),
+            Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
+            Err(_) => bail!(
+                "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
+                CONNECT_TIMEOUT.as_secs()
+            ),
+        }
+    }
+
+    /// Every node that rendezvous or the DHT knows of.
+    pub async fn discover(&self) -> Vec<PeerId> {
+        let (registered, providers) = tokio::join!(
+            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.discover_rendezvous()),
+            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.find_providers()),
+        );
+        let mut found = HashSet::new();
+        for (source, result) in [("rendezvous", registered), ("DHT", providers)] {
+            match result {
+                Ok(Ok(peers)) => found.extend(peers),
+                Ok(Err(e)) => tracing::debug!("{source} discovery failed: {e}"),
+                Err(_) => tracing::debug!("{source} discovery timed out"),
+            }
+        }
+        found.remove(&self.client.local_peer_id());
+        found.into_iter().collect()
+    }
+
+    /// Discover nodes and ask each for its status; returns the resulting registry.
+    pub async fn refresh(&self) -> Result<Vec<NodeInfo>> {
+        let peers = self.discover().await;
+        join_all(peers.into_iter().map(|peer| async move {
+            match tokio::time::timeout(STATUS_TIMEOUT, self.client.query_status(peer)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, "no status: {e}"),
+                Err(_) => tracing::debug!(%peer, "no status in time"),
+            }
+        }))
+        .await;
+        Ok(self.client.registry().await?)
+    }
+}
+
+/// Listen where the relay is: on loopback for a local relay, else on every interface.
+fn listen_ip_for(relay: &Multiaddr) -> std::net::IpAddr {
+    use libp2p::multiaddr::Protocol;
+    let loopback = relay.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    });
+    if loopback {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    }
+}

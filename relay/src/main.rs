@@ -1,0 +1,62 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Parser;
+use libp2p::Multiaddr;
+use pws_net::identity::{Identity, default_data_dir};
+use pws_net::swarm::RelayLimits;
+use relay::RelayConfig;
+
+/// The PWS relay: rendezvous point, circuit relay and DHT bootstrap peer. Prints each full
+/// listen address (with /p2p/<id>) on its own line on stdout as soon as it listens.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Listen address (repeatable). Default: /ip4/0.0.0.0/tcp/4001,
+    /// /ip4/0.0.0.0/udp/4001/quic-v1 and /ip4/0.0.0.0/udp/4002/webrtc-direct.
+    #[arg(long)]
+    listen: Vec<Multiaddr>,
+    /// Where the relay keeps its identity and WebRTC certificate, so its addresses survive
+    /// restarts. Default: the platform data dir (e.g. ~/.local/share/pws/relay).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Most circuits relayed at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits)]
+    max_circuits: usize,
+    /// Bytes one circuit may carry in each direction; 0 means unlimited.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuit_bytes)]
+    max_circuit_bytes: u64,
+    /// How long one circuit may stay open (e.g. "24h", "90s").
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    max_circuit_duration: Duration,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    pws_net::process::init();
+    let args = Args::parse();
+    let data_dir = match args.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir("relay")?,
+    };
+    let listen = if args.listen.is_empty() {
+        relay::default_listen_addrs()
+    } else {
+        args.listen
+    };
+    let config = RelayConfig {
+        identity: Identity::load_or_create(&data_dir)?,
+        listen,
+        limits: RelayLimits {
+            max_circuits: args.max_circuits,
+            max_circuit_bytes: args.max_circuit_bytes,
+            max_circuit_duration: args.max_circuit_duration,
+            ..RelayLimits::default()
+        },
+    };
+    relay::run(config, pws_net::process::shutdown_signal(), |addr| {
+        println!("{addr}")
+    })
+    .await
+}
