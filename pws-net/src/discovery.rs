@@ -69,7 +69,12 @@ impl Discovery {
         behaviour.kad.stop_providing(&provider_key());
     }
 
-    pub fn discover(&mut self, behaviour: &mut Behaviour, relay: PeerId, reply: Reply<Vec<PeerId>>) {
+    pub fn discover(
+        &mut self,
+        behaviour: &mut Behaviour,
+        relay: PeerId,
+        reply: Reply<Vec<PeerId>>,
+    ) {
         if self.rendezvous_waiters.is_empty() {
             behaviour
                 .rendezvous_client

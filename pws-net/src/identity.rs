@@ -111,6 +111,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(KEY_FILE), b"not a key").unwrap();
         let error = Identity::load_or_create(dir.path()).err().unwrap();
-        assert!(error.to_string().contains("not a valid key file"), "{error}");
+        assert!(
+            error.to_string().contains("not a valid key file"),
+            "{error}"
+        );
     }
 }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel};
-use libp2p::core::transport::ListenerId;
 use libp2p::swarm::{SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify};
 use tokio::sync::{mpsc, oneshot};
@@ -262,7 +262,8 @@ impl EventLoop {
         if relay.redial_at.is_none() {
             relay.schedule_redial();
         }
-        self.discovery.fail_discovery("the connection to the relay closed");
+        self.discovery
+            .fail_discovery("the connection to the relay closed");
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -296,29 +297,23 @@ impl EventLoop {
                     relay.circuit_listener = None;
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                if Some(peer_id) == self.relay_peer() {
-                    self.on_relay_connected();
-                }
+            SwarmEvent::ConnectionEstablished { peer_id, .. }
+                if Some(peer_id) == self.relay_peer() =>
+            {
+                self.on_relay_connected();
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
-            } => {
-                if Some(peer_id) == self.relay_peer() && num_established == 0 {
-                    self.on_relay_lost();
-                }
-            }
+            } if Some(peer_id) == self.relay_peer() => self.on_relay_lost(),
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer_id),
                 error,
                 ..
-            } => {
-                if Some(peer_id) == self.relay_peer() && !self.swarm.is_connected(&peer_id) {
-                    tracing::debug!("relay dial failed: {error}");
-                    self.on_relay_lost();
-                }
+            } if Some(peer_id) == self.relay_peer() && !self.swarm.is_connected(&peer_id) => {
+                tracing::debug!("relay dial failed: {error}");
+                self.on_relay_lost();
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
@@ -345,11 +340,11 @@ impl EventLoop {
                 self.discovery.on_rendezvous_event(event);
             }
             BehaviourEvent::Kad(event) => self.discovery.on_kad_event(event),
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if info.protocols.contains(&KAD_PROTOCOL) {
-                    for addr in info.listen_addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
-                    }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if info.protocols.contains(&KAD_PROTOCOL) =>
+            {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
@@ -370,10 +365,7 @@ impl EventLoop {
         }
     }
 
-    fn on_task_event(
-        &mut self,
-        event: request_response::Event<TaskRequest, TaskResponse>,
-    ) {
+    fn on_task_event(&mut self, event: request_response::Event<TaskRequest, TaskResponse>) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -407,11 +399,14 @@ impl EventLoop {
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::warn!(%peer, "inbound task failed: {error}");
-                self.unflushed_responses = self.unflushed_responses.saturating_sub(
-                    usize::from(matches!(error, request_response::InboundFailure::ConnectionClosed
-                        | request_response::InboundFailure::Io(_)
-                        | request_response::InboundFailure::Timeout)),
-                );
+                self.unflushed_responses =
+                    self.unflushed_responses
+                        .saturating_sub(usize::from(matches!(
+                            error,
+                            request_response::InboundFailure::ConnectionClosed
+                                | request_response::InboundFailure::Io(_)
+                                | request_response::InboundFailure::Timeout
+                        )));
             }
             request_response::Event::ResponseSent { .. } => {
                 self.unflushed_responses = self.unflushed_responses.saturating_sub(1);
@@ -448,11 +443,7 @@ impl EventLoop {
             .push(Box::pin(async move { (id, answer.await) }));
     }
 
-    fn on_task_answer(
-        &mut self,
-        id: u64,
-        answer: Result<TaskResponse, oneshot::error::RecvError>,
-    ) {
+    fn on_task_answer(&mut self, id: u64, answer: Result<TaskResponse, oneshot::error::RecvError>) {
         if let Some(channel) = self.inbound_tasks.remove(&id) {
             self.respond(channel, answer.unwrap_or_else(|_| stopping_error()));
         }
@@ -470,14 +461,21 @@ impl EventLoop {
         }
     }
 
-    fn on_status_event(&mut self, event: request_response::Event<crate::protocol::StatusRequest, NodeStatus>) {
+    fn on_status_event(
+        &mut self,
+        event: request_response::Event<crate::protocol::StatusRequest, NodeStatus>,
+    ) {
         match event {
             request_response::Event::Message {
                 message: request_response::Message::Request { channel, .. },
                 ..
             } => {
                 if let Some(status) = self.current_status() {
-                    let _ = self.swarm.behaviour_mut().status.send_response(channel, status);
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .status
+                        .send_response(channel, status);
                 }
             }
             request_response::Event::Message {
@@ -532,9 +530,7 @@ impl EventLoop {
                         .discover(self.swarm.behaviour_mut(), relay, reply);
                 }
                 Some(_) => {
-                    let _ = reply.send(Err(NetError::Failed(
-                        "not connected to the relay".into(),
-                    )));
+                    let _ = reply.send(Err(NetError::Failed("not connected to the relay".into())));
                 }
                 None => {
                     let _ = reply.send(Err(NetError::NoRelay));

@@ -6,8 +6,9 @@ use tracing_subscriber::EnvFilter;
 /// its warnings are mostly routine on a network where peers come and go).
 pub fn init() {
     crate::transport::install_crypto_provider();
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("error,pws_net=info,pws_node=info,pws_submit=info,relay=info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("error,pws_net=info,pws_node=info,pws_submit=info,relay=info")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -99,7 +99,11 @@ mod tests {
             node(NodeState::Idle, 4, 9),
             node(NodeState::Busy, 1, 0),
         ]);
-        let idle = nodes.iter().find(|n| n.status.state == NodeState::Idle).unwrap().peer_id;
+        let idle = nodes
+            .iter()
+            .find(|n| n.status.state == NodeState::Idle)
+            .unwrap()
+            .peer_id;
         let mut rng = rand::rng();
         for _ in 0..50 {
             let picked = pick(Strategy::Random, &nodes, &HashSet::new(), None, &mut rng);
@@ -109,7 +113,10 @@ mod tests {
 
     #[test]
     fn random_falls_back_to_any_free_slot_and_reaches_all() {
-        let nodes = sorted(vec![node(NodeState::Busy, 1, 0), node(NodeState::Busy, 2, 0)]);
+        let nodes = sorted(vec![
+            node(NodeState::Busy, 1, 0),
+            node(NodeState::Busy, 2, 0),
+        ]);
         let mut rng = rand::rng();
         let seen: HashSet<PeerId> = (0..200)
             .filter_map(|_| pick(Strategy::Random, &nodes, &HashSet::new(), None, &mut rng))
@@ -124,10 +131,21 @@ mod tests {
             node(NodeState::Stopping, 4, 0),
             node(NodeState::Idle, 4, 5),
         ]);
-        let usable = nodes.iter().find(|n| n.status.state == NodeState::Idle).unwrap().peer_id;
+        let usable = nodes
+            .iter()
+            .find(|n| n.status.state == NodeState::Idle)
+            .unwrap()
+            .peer_id;
         let mut rng = rand::rng();
-        for strategy in [Strategy::Random, Strategy::LeastLoaded, Strategy::RoundRobin] {
-            assert_eq!(pick(strategy, &nodes, &HashSet::new(), None, &mut rng), Some(usable));
+        for strategy in [
+            Strategy::Random,
+            Strategy::LeastLoaded,
+            Strategy::RoundRobin,
+        ] {
+            assert_eq!(
+                pick(strategy, &nodes, &HashSet::new(), None, &mut rng),
+                Some(usable)
+            );
             let skip = HashSet::from([usable]);
             assert_eq!(pick(strategy, &nodes, &skip, None, &mut rng), None);
         }
@@ -145,7 +163,13 @@ mod tests {
             .find(|n| n.status.completed == 2 && n.status.free_slots == 3)
             .unwrap()
             .peer_id;
-        let picked = pick(Strategy::LeastLoaded, &nodes, &HashSet::new(), None, &mut rand::rng());
+        let picked = pick(
+            Strategy::LeastLoaded,
+            &nodes,
+            &HashSet::new(),
+            None,
+            &mut rand::rng(),
+        );
         assert_eq!(picked, Some(expected));
     }
 
@@ -159,7 +183,13 @@ mod tests {
         let mut previous = None;
         let mut order = Vec::new();
         for _ in 0..6 {
-            previous = pick(Strategy::RoundRobin, &nodes, &HashSet::new(), previous, &mut rand::rng());
+            previous = pick(
+                Strategy::RoundRobin,
+                &nodes,
+                &HashSet::new(),
+                previous,
+                &mut rand::rng(),
+            );
             order.push(previous.unwrap());
         }
         let ids: Vec<PeerId> = nodes.iter().map(|n| n.peer_id).collect();
@@ -169,10 +199,23 @@ mod tests {
 
     #[test]
     fn round_robin_continues_after_a_node_that_left() {
-        let nodes = sorted(vec![node(NodeState::Idle, 1, 0), node(NodeState::Idle, 1, 0)]);
+        let nodes = sorted(vec![
+            node(NodeState::Idle, 1, 0),
+            node(NodeState::Idle, 1, 0),
+        ]);
         let gone = PeerId::random();
-        let picked = pick(Strategy::RoundRobin, &nodes, &HashSet::new(), Some(gone), &mut rand::rng());
-        let expected = nodes.iter().find(|n| n.peer_id > gone).unwrap_or(&nodes[0]).peer_id;
+        let picked = pick(
+            Strategy::RoundRobin,
+            &nodes,
+            &HashSet::new(),
+            Some(gone),
+            &mut rand::rng(),
+        );
+        let expected = nodes
+            .iter()
+            .find(|n| n.peer_id > gone)
+            .unwrap_or(&nodes[0])
+            .peer_id;
         assert_eq!(picked, Some(expected));
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use libp2p::request_response::{self, ProtocolSupport};
-use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous, yamux,
 };
@@ -91,7 +91,11 @@ pub struct Behaviour {
 }
 
 /// Build the swarm of a peer with `role`, speaking the transports in `kinds`.
-pub fn build(identity: &Identity, role: &Role, kinds: &[TransportKind]) -> Result<Swarm<Behaviour>> {
+pub fn build(
+    identity: &Identity,
+    role: &Role,
+    kinds: &[TransportKind],
+) -> Result<Swarm<Behaviour>> {
     let transport = transport::build(identity, kinds)?;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_tokio()
@@ -99,7 +103,8 @@ pub fn build(identity: &Identity, role: &Role, kinds: &[TransportKind]) -> Resul
         .with_dns()?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key, relay_client| {
-            behaviour(key, relay_client, role).map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+            behaviour(key, relay_client, role)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -125,11 +130,8 @@ fn behaviour(
 
     let mut kad_config = kad::Config::new(KAD_PROTOCOL);
     kad_config.set_query_timeout(Duration::from_secs(10));
-    let mut kad = kad::Behaviour::with_config(
-        peer_id,
-        kad::store::MemoryStore::new(peer_id),
-        kad_config,
-    );
+    let mut kad =
+        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
     // On loopback and LANs no external address is ever confirmed, so Kademlia would stay a
     // client everywhere; relay and nodes must answer queries.
     kad.set_mode(Some(match role {

@@ -23,7 +23,11 @@ pub enum TransportKind {
 }
 
 impl TransportKind {
-    pub const ALL: [TransportKind; 3] = [TransportKind::Tcp, TransportKind::Quic, TransportKind::Webrtc];
+    pub const ALL: [TransportKind; 3] = [
+        TransportKind::Tcp,
+        TransportKind::Quic,
+        TransportKind::Webrtc,
+    ];
 
     /// The transport a multiaddr dials with, or `None` for addresses of no direct transport.
     /// A relayed (`/p2p-circuit`) address reports the transport used to reach the relay.
@@ -92,11 +96,13 @@ pub fn build(
 ) -> Result<Boxed<(PeerId, StreamMuxerBox)>> {
     let keypair = &identity.keypair;
     let tcp = kinds.contains(&TransportKind::Tcp).then(|| -> Result<_> {
-        Ok(tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-            .upgrade(upgrade::Version::V1Lazy)
-            .authenticate(noise::Config::new(keypair)?)
-            .multiplex(yamux::Config::default())
-            .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))))
+        Ok(
+            tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .upgrade(upgrade::Version::V1Lazy)
+                .authenticate(noise::Config::new(keypair)?)
+                .multiplex(yamux::Config::default())
+                .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))),
+        )
     });
     let quic = kinds.contains(&TransportKind::Quic).then(|| {
         quic::tokio::Transport::new(quic::Config::new(keypair))

@@ -2,8 +2,8 @@
 //! intrinsics, so nothing one task does is visible to the next) with Boa's runtime limits,
 //! which JavaScript cannot catch.
 
-use boa_engine::error::{EngineError, RuntimeLimitError};
 use boa_engine::builtins::promise::PromiseState;
+use boa_engine::error::{EngineError, RuntimeLimitError};
 use boa_engine::{Context, JsError, JsObject, JsValue, Script, Source, js_string};
 use pws_net::executor::Executor;
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
@@ -67,10 +67,7 @@ struct Json {
 
 impl Json {
     fn capture(context: &mut Context) -> Self {
-        let json = context
-            .intrinsics()
-            .objects()
-            .json();
+        let json = context.intrinsics().objects().json();
         let function = |name, context: &mut Context| {
             json.get(name, context)
                 .ok()
@@ -89,9 +86,16 @@ fn run(context: &mut Context, task: &TaskRequest, limits: &Limits) -> Result<Str
     let input = match &task.input {
         Some(text) => Some(
             json.parse
-                .call(&JsValue::undefined(), &[js_string!(text.as_str()).into()], context)
+                .call(
+                    &JsValue::undefined(),
+                    &[js_string!(text.as_str()).into()],
+                    context,
+                )
                 .map_err(|e| {
-                    TaskError::new(ErrorKind::InvalidValue, format!("the input is not valid JSON: {}", describe(&e, context)))
+                    TaskError::new(
+                        ErrorKind::InvalidValue,
+                        format!("the input is not valid JSON: {}", describe(&e, context)),
+                    )
                 })?,
         ),
         None => None,
@@ -111,7 +115,10 @@ fn run(context: &mut Context, task: &TaskRequest, limits: &Limits) -> Result<Str
             Some(error) => error,
             None => TaskError::new(
                 ErrorKind::InvalidValue,
-                format!("the result cannot be converted to JSON: {}", describe(&e, context)),
+                format!(
+                    "the result cannot be converted to JSON: {}",
+                    describe(&e, context)
+                ),
             ),
         })?;
     // JSON.stringify gives `undefined` for undefined, functions and symbols.
@@ -138,9 +145,8 @@ fn evaluate(context: &mut Context, code: &str) -> Result<JsValue, TaskError> {
     let as_expression = format!("(\n{trimmed}\n)");
     let script = match Script::parse(Source::from_bytes(&as_expression), None, context) {
         Ok(script) => script,
-        Err(_) => Script::parse(Source::from_bytes(code), None, context).map_err(|e| {
-            TaskError::new(ErrorKind::Syntax, describe(&e, context))
-        })?,
+        Err(_) => Script::parse(Source::from_bytes(code), None, context)
+            .map_err(|e| TaskError::new(ErrorKind::Syntax, describe(&e, context)))?,
     };
     script
         .evaluate(context)
@@ -157,7 +163,10 @@ fn settle(context: &mut Context, value: JsValue) -> Result<JsValue, TaskError> {
         PromiseState::Fulfilled(value) => Ok(value),
         PromiseState::Rejected(reason) => Err(TaskError::new(
             ErrorKind::Thrown,
-            format!("the promise was rejected: {}", describe(&JsError::from_opaque(reason), context)),
+            format!(
+                "the promise was rejected: {}",
+                describe(&JsError::from_opaque(reason), context)
+            ),
         )),
         PromiseState::Pending => Err(TaskError::new(
             ErrorKind::Timeout,
@@ -167,9 +176,8 @@ fn settle(context: &mut Context, value: JsValue) -> Result<JsValue, TaskError> {
 }
 
 fn runtime_error(error: JsError, context: &mut Context) -> TaskError {
-    classify_limit(&error).unwrap_or_else(|| {
-        TaskError::new(ErrorKind::Thrown, describe(&error, context))
-    })
+    classify_limit(&error)
+        .unwrap_or_else(|| TaskError::new(ErrorKind::Thrown, describe(&error, context)))
 }
 
 /// Boa's runtime limits surface as engine errors, which JavaScript cannot catch.
@@ -183,7 +191,10 @@ fn classify_limit(error: &JsError) -> Option<TaskError> {
             ErrorKind::Stack,
             "the task exceeded the recursion or stack limit",
         )),
-        other => Some(TaskError::new(ErrorKind::Crashed, format!("the engine failed: {other}"))),
+        other => Some(TaskError::new(
+            ErrorKind::Crashed,
+            format!("the engine failed: {other}"),
+        )),
     }
 }
 
@@ -192,9 +203,10 @@ fn describe(error: &JsError, context: &mut Context) -> String {
     match error.try_native(context) {
         Ok(native) => native.to_string(),
         Err(_) => match error.as_opaque() {
-            Some(value) => value
-                .to_string(context)
-                .map_or_else(|_| value.display().to_string(), |s| s.to_std_string_escaped()),
+            Some(value) => value.to_string(context).map_or_else(
+                |_| value.display().to_string(),
+                |s| s.to_std_string_escaped(),
+            ),
             None => error.to_string(),
         },
     }
@@ -264,13 +276,22 @@ mod tests {
         assert_eq!(ok("new Date(0)"), r#""1970-01-01T00:00:00.000Z""#);
         assert_eq!(ok("'h\"i'"), r#""h\"i""#);
         assert_eq!(error_kind("10n"), ErrorKind::InvalidValue);
-        assert_eq!(error_kind("let a = {}; a.a = a; a"), ErrorKind::InvalidValue);
+        assert_eq!(
+            error_kind("let a = {}; a.a = a; a"),
+            ErrorKind::InvalidValue
+        );
     }
 
     #[test]
     fn promises_are_awaited() {
-        assert_eq!(ok("async function() { return await Promise.resolve(5); }"), "5");
-        assert_eq!(error_kind("async function() { throw new Error('no'); }"), ErrorKind::Thrown);
+        assert_eq!(
+            ok("async function() { return await Promise.resolve(5); }"),
+            "5"
+        );
+        assert_eq!(
+            error_kind("async function() { throw new Error('no'); }"),
+            ErrorKind::Thrown
+        );
         assert_eq!(error_kind("new Promise(() => {})"), ErrorKind::Timeout);
     }
 
@@ -290,8 +311,14 @@ mod tests {
     #[test]
     fn limits_stop_runaway_tasks_and_cannot_be_caught() {
         assert_eq!(error_kind("while (true) {}"), ErrorKind::Timeout);
-        assert_eq!(error_kind("try { for (;;) {} } catch (e) {} 1"), ErrorKind::Timeout);
-        assert_eq!(error_kind("function f() { return f(); } f()"), ErrorKind::Stack);
+        assert_eq!(
+            error_kind("try { for (;;) {} } catch (e) {} 1"),
+            ErrorKind::Timeout
+        );
+        assert_eq!(
+            error_kind("function f() { return f(); } f()"),
+            ErrorKind::Stack
+        );
         assert_eq!(
             error_kind("function f() { try { return f(); } catch (e) { return 0; } } f()"),
             ErrorKind::Stack
@@ -318,7 +345,10 @@ mod tests {
 
     #[test]
     fn replacing_json_does_not_change_the_result() {
-        assert_eq!(ok("JSON.stringify = () => 'lies'; JSON.parse = null; [1]"), "[1]");
+        assert_eq!(
+            ok("JSON.stringify = () => 'lies'; JSON.parse = null; [1]"),
+            "[1]"
+        );
     }
 
     #[test]

@@ -63,9 +63,13 @@ async fn main() -> Result<()> {
             ..Limits::default()
         },
     };
-    pws_node::run(config, pws_net::process::shutdown_signal(), |report| match report {
-        Report::Listening(addr) => println!("{addr}"),
-        Report::Registered => println!("registered"),
-    })
+    pws_node::run(
+        config,
+        pws_net::process::shutdown_signal(),
+        |report| match report {
+            Report::Listening(addr) => println!("{addr}"),
+            Report::Registered => println!("registered"),
+        },
+    )
     .await
 }

@@ -40,7 +40,12 @@ impl LocalNetwork {
         });
         let mut relay_addrs = Vec::new();
         while relay_addrs.len() < TransportKind::ALL.len() {
-            relay_addrs.push(listening.recv().await.context("the local relay did not start")?);
+            relay_addrs.push(
+                listening
+                    .recv()
+                    .await
+                    .context("the local relay did not start")?,
+            );
         }
         let relay_tcp = relay_addrs
             .iter()
@@ -73,15 +78,20 @@ impl LocalNetwork {
         // A node registers again when its addresses change: count each node once.
         let mut ready = std::collections::HashSet::new();
         while ready.len() < nodes {
-            ready.insert(registered.recv().await.context("a local node did not start")?);
+            ready.insert(
+                registered
+                    .recv()
+                    .await
+                    .context("a local node did not start")?,
+            );
         }
         Ok(Self { relay_addrs })
     }
 
     /// The relay's address for one of the `transports`.
     pub fn relay_addr(&self, transports: &[TransportKind]) -> Option<&Multiaddr> {
-        self.relay_addrs.iter().find(|addr| {
-            TransportKind::of(addr).is_some_and(|kind| transports.contains(&kind))
-        })
+        self.relay_addrs
+            .iter()
+            .find(|addr| TransportKind::of(addr).is_some_and(|kind| transports.contains(&kind)))
     }
 }

@@ -10,10 +10,10 @@ use pws_net::protocol::TaskRequest;
 use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
 use pws_submit::cursor::Cursor;
+use pws_submit::dispatch;
 use pws_submit::local::LocalNetwork;
 use pws_submit::output::{self, EXIT_NOT_RUN};
 use pws_submit::session::Session;
-use pws_submit::dispatch;
 
 /// Send JavaScript tasks to PWS nodes and print their results.
 #[derive(Parser)]
@@ -120,15 +120,22 @@ fn usage(e: anyhow::Error) -> Failure {
 
 async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
     let transports = cli.transport.kinds();
-    let wait = Duration::try_from_secs_f64(cli.wait)
-        .map_err(|_| usage(anyhow::anyhow!("--wait must be a non-negative number of seconds")))?;
+    let wait = Duration::try_from_secs_f64(cli.wait).map_err(|_| {
+        usage(anyhow::anyhow!(
+            "--wait must be a non-negative number of seconds"
+        ))
+    })?;
     // Read the task before touching the network: a typo should fail fast.
     let task = match &cli.command {
         Command::Run { task, input, .. } => Some(read_task(task, input.as_deref()).map_err(usage)?),
         Command::Nodes { .. } => None,
     };
     let (_local, relay) = match (cli.local, cli.relay) {
-        (Some(_), Some(_)) => return Err(usage(anyhow::anyhow!("give either --relay or --local, not both"))),
+        (Some(_), Some(_)) => {
+            return Err(usage(anyhow::anyhow!(
+                "give either --relay or --local, not both"
+            )));
+        }
         (None, None) => {
             return Err(usage(anyhow::anyhow!(
                 "no network given: pass --relay <relay address> (or set PWS_RELAY), or --local N"
@@ -147,9 +154,7 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
     };
     let session = Session::connect(&relay, &transports).await?;
     match cli.command {
-        Command::Run {
-            strategy, json, ..
-        } => {
+        Command::Run { strategy, json, .. } => {
             let data_dir = match cli.data_dir {
                 Some(dir) => Some(dir),
                 None => pws_net::identity::default_data_dir("submit").ok(),

@@ -1,0 +1,72 @@
+//! Task errors come back typed, and the node keeps serving afterwards.
+
+use pws_tests::{Node, Relay, example, path_of, run_json, submit, task_file};
+use serde_json::json;
+
+#[test]
+fn failing_tasks_are_reported_and_the_node_keeps_serving() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &["--max-loop-iterations", "1000000"]);
+    let relay_addr = relay.tcp();
+
+    let cases = [
+        (
+            "function() { throw new Error('kaboom'); }",
+            "thrown",
+            "kaboom",
+        ),
+        ("throw 42", "thrown", "42"),
+        ("function( { return 1; }", "syntax", ""),
+        ("while (true) {}", "timeout", "loop"),
+        (
+            "try { for (;;) {} } catch (e) {} 'swallowed'",
+            "timeout",
+            "loop",
+        ),
+        ("function f() { return f(); }; f()", "stack", ""),
+        ("10n", "invalid-value", "bigint"),
+    ];
+    for (code, kind, message_part) in cases {
+        let file = task_file(code);
+        let result = run_json(&relay_addr, &[], path_of(&file));
+        assert_eq!(result["error"]["kind"], kind, "{code}: {result}");
+        let message = result["error"]["message"].as_str().expect("message");
+        assert!(message.contains(message_part), "{code}: {message}");
+        // The same node answers a normal task right after.
+        let next = run_json(&relay_addr, &[], &example("math.js"));
+        assert_eq!(next["ok"], json!(4), "after {code}: {next}");
+    }
+}
+
+#[test]
+fn a_task_error_exits_non_zero_with_the_message_on_stderr() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    let file = task_file("function() { throw new Error('visible'); }");
+    let output = submit(&["--relay", &relay.tcp(), "run", path_of(&file)]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("visible"));
+}
+
+#[test]
+fn input_reaches_the_function_and_stdin_works() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    let output = pws_tests::submit_with_stdin(
+        &[
+            "--relay",
+            &relay.tcp(),
+            "run",
+            "-",
+            "--input",
+            r#"{"n": 20}"#,
+        ],
+        "function(x) { return { doubled: x.n * 2 }; }",
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"{"doubled":40}"#
+    );
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real relay, node and submitter processes on loopback.
+
+mod cli;
+mod discovery;
+mod errors;
+mod resilience;
+mod strategies;
+mod transports;
+mod wire;
