@@ -215,6 +215,44 @@ mod tests {
         );
     }
 
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The example encodings in PROTOCOL.md.
+    #[test]
+    fn documented_examples() {
+        let request = TaskRequest {
+            code: "x => x + 1".into(),
+            input: Some("41".into()),
+        };
+        assert_eq!(
+            hex(&to_cbor(&request)),
+            "a264636f64656a78203d3e2078202b203165696e707574623431"
+        );
+        let error = TaskResponse::Error(TaskError::new(ErrorKind::Busy, "full"));
+        assert_eq!(
+            hex(&to_cbor(&error)),
+            "a1656572726f72a2646b696e646462757379676d6573736167656466756c6c"
+        );
+        assert_eq!(hex(&to_cbor(&StatusRequest {})), "a0");
+        let status = NodeStatus {
+            state: NodeState::Idle,
+            free_slots: 2,
+            total_slots: 2,
+            completed: 7,
+            version: "0.1.0".into(),
+            engine: "boa 0.22".into(),
+            addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+        };
+        assert_eq!(
+            hex(&to_cbor(&status)),
+            "a76573746174656469646c656a667265655f736c6f7473026b746f74616c5f736c6f74730269636f6d70\
+             6c65746564076776657273696f6e65302e312e3066656e67696e6568626f6120302e32326561646472\
+             7381772f6970342f3132372e302e302e312f7463702f34303031"
+        );
+    }
+
     #[test]
     fn error_kind_names_match_serde() {
         for kind in [

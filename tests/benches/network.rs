@@ -1,0 +1,274 @@
+//! Network benchmarks; prints a table. Run with
+//! `cargo build --release --bins && cargo bench -p pws-tests --bench network`.
+//!
+//! - the floor: bare libp2p request-response round trips on one open connection, per transport;
+//! - a trivial task's round trip through a real node on an open connection, same transports,
+//!   in the same run (the machine is noisy: compare the two, not absolute numbers);
+//! - trivial tasks per second from one submitter to one node;
+//! - what a person feels: wall time of a one-shot `pws-submit run` against a running network;
+//! - idle memory (RSS) of a relay and of a node process.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, SwarmBuilder};
+use pws_net::identity::Identity;
+use pws_net::protocol::{TASK_PROTOCOL, TaskRequest, TaskResponse};
+use pws_net::transport::{self, TransportKind};
+use pws_tests::{Node, Relay, example, submit};
+
+const ROUND_TRIPS: usize = 1000;
+const WARM_UP: usize = 50;
+const THROUGHPUT_TASKS: usize = 2000;
+const ONE_SHOT_RUNS: usize = 20;
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+fn trivial_task() -> TaskRequest {
+    TaskRequest {
+        code: "function() { return 2 + 2; }".into(),
+        input: None,
+    }
+}
+
+fn main() {
+    pws_net::transport::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("| transport | floor p50 | floor p99 | task p50 | task p99 | added at p50 |");
+    println!("|---|---|---|---|---|---|");
+    for kind in TransportKind::ALL {
+        let floor = runtime.block_on(floor_round_trips(kind));
+        let task = runtime.block_on(task_round_trips(kind));
+        let (f50, f99, t50, t99) = (
+            percentile(&floor, 0.50),
+            percentile(&floor, 0.99),
+            percentile(&task, 0.50),
+            percentile(&task, 0.99),
+        );
+        println!(
+            "| {kind} | {} | {} | {} | {} | {} |",
+            ms(f50),
+            ms(f99),
+            ms(t50),
+            ms(t99),
+            ms(t50.saturating_sub(f50))
+        );
+    }
+    let per_second = runtime.block_on(throughput());
+    println!("\ntrivial tasks/s, one submitter -> one node (2 slots, TCP): {per_second:.0}");
+    one_shot_and_memory();
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn percentile(samples: &[Duration], p: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Bare request-response with the task protocol's codec and messages: what libp2p alone costs.
+async fn floor_round_trips(kind: TransportKind) -> Vec<Duration> {
+    let echo = || {
+        request_response::cbor::Behaviour::<TaskRequest, TaskResponse>::new(
+            [(TASK_PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default(),
+        )
+    };
+    let swarm = |identity: Identity| {
+        let transport = transport::build(&identity, &[kind]).unwrap();
+        SwarmBuilder::with_existing_identity(identity.keypair.clone())
+            .with_tokio()
+            .with_other_transport(|_| transport)
+            .unwrap()
+            .with_behaviour(|_| echo())
+            .unwrap()
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build()
+    };
+    let mut server = swarm(Identity::ephemeral().unwrap());
+    let mut client = swarm(Identity::ephemeral().unwrap());
+    server.listen_on(kind.any_port_addr(LOOPBACK)).unwrap();
+    if kind == TransportKind::Webrtc {
+        client.listen_on(kind.any_port_addr(LOOPBACK)).unwrap();
+    }
+    let server_addr: Multiaddr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let server_id = *server.local_peer_id();
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            }) = server.select_next_some().await
+            {
+                let _ = server
+                    .behaviour_mut()
+                    .send_response(channel, TaskResponse::Ok("4".into()));
+            }
+        }
+    });
+    client.dial(server_addr).unwrap();
+    let mut samples = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..WARM_UP + ROUND_TRIPS {
+        let started = Instant::now();
+        client
+            .behaviour_mut()
+            .send_request(&server_id, trivial_task());
+        loop {
+            match client.select_next_some().await {
+                SwarmEvent::Behaviour(request_response::Event::Message {
+                    message: request_response::Message::Response { .. },
+                    ..
+                }) => break,
+                SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                    error, ..
+                }) => {
+                    panic!("floor request failed: {error}")
+                }
+                _ => {}
+            }
+        }
+        if i >= WARM_UP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+/// A relay and one node in this process; returns a connected submitter session and the node.
+async fn network(
+    kind: TransportKind,
+    slots: u32,
+) -> (pws_submit::session::Session, libp2p::PeerId) {
+    let (listen_tx, mut listening) = tokio::sync::mpsc::unbounded_channel();
+    let relay_config = relay::RelayConfig {
+        identity: Identity::ephemeral().unwrap(),
+        listen: transport::any_port_addrs(LOOPBACK),
+        limits: Default::default(),
+    };
+    tokio::spawn(relay::run(
+        relay_config,
+        std::future::pending(),
+        move |addr| {
+            let _ = listen_tx.send(addr);
+        },
+    ));
+    let mut relay_addrs = Vec::new();
+    for _ in TransportKind::ALL {
+        relay_addrs.push(listening.recv().await.unwrap());
+    }
+    let addr_for = |k| {
+        relay_addrs
+            .iter()
+            .find(|a| TransportKind::of(a) == Some(k))
+            .unwrap()
+            .clone()
+    };
+    let (registered_tx, mut registered) = tokio::sync::mpsc::unbounded_channel();
+    let node_config = pws_node::NodeConfig {
+        relay: addr_for(TransportKind::Tcp),
+        slots,
+        identity: Identity::ephemeral().unwrap(),
+        listen: transport::any_port_addrs(LOOPBACK),
+        limits: Default::default(),
+    };
+    tokio::spawn(pws_node::run(
+        node_config,
+        std::future::pending(),
+        move |report| {
+            if let pws_node::Report::Registered = report {
+                let _ = registered_tx.send(());
+            }
+        },
+    ));
+    registered.recv().await.unwrap();
+    let session = pws_submit::session::Session::connect(&addr_for(kind), &[kind])
+        .await
+        .unwrap();
+    let nodes = session.refresh().await.unwrap();
+    let node = nodes.first().expect("the node is discovered").peer_id;
+    // Open the connection before measuring.
+    session
+        .client
+        .send_task(node, trivial_task())
+        .await
+        .unwrap();
+    (session, node)
+}
+
+async fn task_round_trips(kind: TransportKind) -> Vec<Duration> {
+    let (session, node) = network(kind, 1).await;
+    let mut samples = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..WARM_UP + ROUND_TRIPS {
+        let started = Instant::now();
+        let response = session
+            .client
+            .send_task(node, trivial_task())
+            .await
+            .unwrap();
+        assert_eq!(response, TaskResponse::Ok("4".into()));
+        if i >= WARM_UP {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+async fn throughput() -> f64 {
+    const SLOTS: u32 = 2;
+    let (session, node) = network(TransportKind::Tcp, SLOTS).await;
+    let started = Instant::now();
+    let workers = (0..SLOTS).map(|_| {
+        let client = session.client.clone();
+        tokio::spawn(async move {
+            for _ in 0..THROUGHPUT_TASKS / SLOTS as usize {
+                let response = client.send_task(node, trivial_task()).await.unwrap();
+                assert_eq!(response, TaskResponse::Ok("4".into()));
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+    THROUGHPUT_TASKS as f64 / started.elapsed().as_secs_f64()
+}
+
+fn one_shot_and_memory() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &[]);
+    let relay_addr = relay.tcp();
+    let mut walls = Vec::new();
+    for _ in 0..ONE_SHOT_RUNS {
+        let started = Instant::now();
+        let output = submit(&["--relay", &relay_addr, "run", &example("math.js")]);
+        walls.push(started.elapsed());
+        assert!(output.status.success());
+    }
+    println!(
+        "\none-shot `pws-submit run` wall time (process start to exit, {ONE_SHOT_RUNS} runs): p50 {}, max {}",
+        ms(percentile(&walls, 0.5)),
+        ms(*walls.iter().max().unwrap())
+    );
+    let rss = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .unwrap()
+            .to_string();
+        line.trim_start_matches("VmRSS:").trim().to_string()
+    };
+    println!(
+        "idle RSS after those runs: relay {}, node {}",
+        rss(relay.process.pid().unwrap()),
+        rss(node.process.pid().unwrap())
+    );
+}
