@@ -80,8 +80,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The platform data directory of one PWS program, e.g. `~/.local/share/pws/relay`.
-pub fn default_data_dir(program: &str) -> Result<PathBuf> {
+/// `explicit` if given, else the platform data directory of one PWS program, e.g.
+/// `~/.local/share/pws/relay`.
+pub fn data_dir_or_default(explicit: Option<PathBuf>, program: &str) -> Result<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
     let dirs = directories::ProjectDirs::from("", "", "pws")
         .context("cannot find a home directory; pass --data-dir")?;
     Ok(dirs.data_dir().join(program))

@@ -359,7 +359,6 @@ impl EventLoop {
     fn on_status_announcement(&mut self, message: gossipsub::Message) {
         let Some(source) = message.source else { return };
         match from_cbor::<NodeStatus>(&message.data) {
-            Ok(status) if status.state == NodeState::Stopping => self.registry.remove(&source),
             Ok(status) => self.registry.update(source, status, Instant::now()),
             Err(e) => tracing::warn!(%source, "ignoring a status announcement: {e}"),
         }
@@ -382,21 +381,17 @@ impl EventLoop {
                         response,
                     },
                 ..
-            } => {
-                if let Some(reply) = self.pending_tasks.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
+            } => answer(&mut self.pending_tasks, request_id, Ok(response)),
             request_response::Event::OutboundFailure {
                 peer,
                 request_id,
                 error,
                 ..
-            } => {
-                if let Some(reply) = self.pending_tasks.remove(&request_id) {
-                    let _ = reply.send(Err(describe_failure(peer, &error)));
-                }
-            }
+            } => answer(
+                &mut self.pending_tasks,
+                request_id,
+                Err(describe_failure(peer, &error)),
+            ),
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::warn!(%peer, "inbound task failed: {error}");
                 self.unflushed_responses =
@@ -487,14 +482,8 @@ impl EventLoop {
                     },
                 ..
             } => {
-                if response.state == NodeState::Stopping {
-                    self.registry.remove(&peer);
-                } else {
-                    self.registry.update(peer, response.clone(), Instant::now());
-                }
-                if let Some(reply) = self.pending_status.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
+                self.registry.update(peer, response.clone(), Instant::now());
+                answer(&mut self.pending_status, request_id, Ok(response));
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -503,9 +492,11 @@ impl EventLoop {
                 ..
             } => {
                 self.registry.remove(&peer);
-                if let Some(reply) = self.pending_status.remove(&request_id) {
-                    let _ = reply.send(Err(describe_failure(peer, &error)));
-                }
+                answer(
+                    &mut self.pending_status,
+                    request_id,
+                    Err(describe_failure(peer, &error)),
+                );
             }
             request_response::Event::InboundFailure { .. }
             | request_response::Event::ResponseSent { .. } => {}
@@ -633,6 +624,17 @@ impl EventLoop {
             let _ = reply.send(Ok(()));
         }
         true
+    }
+}
+
+/// Hand an outbound request's outcome to whoever is waiting for it.
+fn answer<T>(
+    pending: &mut HashMap<OutboundRequestId, Reply<T>>,
+    id: OutboundRequestId,
+    outcome: Result<T, NetError>,
+) {
+    if let Some(reply) = pending.remove(&id) {
+        let _ = reply.send(outcome);
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use serde::Serialize;
 
-use crate::protocol::NodeStatus;
+use crate::protocol::{NodeState, NodeStatus};
 
 /// A node re-announces its status this often even when nothing changed, so late joiners
 /// learn the registry and silent nodes can be told apart from live ones.
@@ -38,9 +38,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Record what `peer` said about itself at `now`.
+    /// Record what `peer` said about itself at `now`; a stopping node leaves at once.
     pub fn update(&mut self, peer: PeerId, status: NodeStatus, now: Instant) {
-        self.entries.insert(peer, (status, now));
+        if status.state == NodeState::Stopping {
+            self.entries.remove(&peer);
+        } else {
+            self.entries.insert(peer, (status, now));
+        }
     }
 
     pub fn remove(&mut self, peer: &PeerId) {
@@ -71,7 +75,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NodeState;
 
     fn status(completed: u64) -> NodeStatus {
         NodeStatus {
@@ -95,6 +98,17 @@ mod tests {
         let nodes = registry.snapshot();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].status.completed, 2);
+    }
+
+    #[test]
+    fn stopping_nodes_leave_at_once() {
+        let mut registry = Registry::default();
+        let peer = PeerId::random();
+        registry.update(peer, status(1), Instant::now());
+        let mut stopping = status(1);
+        stopping.state = NodeState::Stopping;
+        registry.update(peer, stopping, Instant::now());
+        assert!(registry.snapshot().is_empty());
     }
 
     #[test]

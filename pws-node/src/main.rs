@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
-use pws_net::identity::{Identity, default_data_dir};
+use pws_net::identity::{Identity, data_dir_or_default};
 use pws_node::{Limits, NodeConfig, Report};
 
 /// A PWS compute node: joins the network through a relay and runs the JavaScript tasks it
@@ -37,10 +37,7 @@ struct Args {
 async fn main() -> Result<()> {
     pws_net::process::init();
     let args = Args::parse();
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir("node")?,
-    };
+    let data_dir = data_dir_or_default(args.data_dir, "node")?;
     let slots = match args.slots {
         Some(0) => anyhow::bail!("--slots must be at least 1"),
         Some(n) => n,

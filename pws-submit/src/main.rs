@@ -83,16 +83,13 @@ impl TransportChoice {
     }
 }
 
-/// A mistake in how the command was called: exit 2, like clap's own usage errors.
-struct UsageError(anyhow::Error);
-
 fn main() -> ExitCode {
     pws_net::process::init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
     match runtime.block_on(submit(cli)) {
         Ok(code) => code,
-        Err(Failure::Usage(UsageError(e))) => {
+        Err(Failure::Usage(e)) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
@@ -103,8 +100,10 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why nothing ran: a mistake in how the command was called (exit 2, like clap's own usage
+/// errors), or a network that could not be used (exit 3).
 enum Failure {
-    Usage(UsageError),
+    Usage(anyhow::Error),
     NotRun(anyhow::Error),
 }
 
@@ -115,7 +114,7 @@ impl From<anyhow::Error> for Failure {
 }
 
 fn usage(e: anyhow::Error) -> Failure {
-    Failure::Usage(UsageError(e))
+    Failure::Usage(e)
 }
 
 async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
@@ -155,10 +154,7 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
     let session = Session::connect(&relay, &transports).await?;
     match cli.command {
         Command::Run { strategy, json, .. } => {
-            let data_dir = match cli.data_dir {
-                Some(dir) => Some(dir),
-                None => pws_net::identity::default_data_dir("submit").ok(),
-            };
+            let data_dir = pws_net::identity::data_dir_or_default(cli.data_dir, "submit").ok();
             let cursor = Cursor::new(data_dir.as_deref());
             let task = task.expect("read above for `run`");
             let outcome = dispatch::run(&session, &task, strategy, wait, &cursor).await;

@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
-use pws_net::identity::{Identity, default_data_dir};
+use pws_net::identity::{Identity, data_dir_or_default};
 use pws_net::swarm::RelayLimits;
 use relay::RelayConfig;
 
@@ -36,10 +36,7 @@ struct Args {
 async fn main() -> Result<()> {
     pws_net::process::init();
     let args = Args::parse();
-    let data_dir = match args.data_dir {
-        Some(dir) => dir,
-        None => default_data_dir("relay")?,
-    };
+    let data_dir = data_dir_or_default(args.data_dir, "relay")?;
     let listen = if args.listen.is_empty() {
         relay::default_listen_addrs()
     } else {
