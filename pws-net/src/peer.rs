@@ -19,8 +19,8 @@ use crate::client::{Client, Command, NetError, Reply};
 use crate::discovery::{self, Discovery};
 use crate::identity::Identity;
 use crate::protocol::{
-    ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, STATUS_TOPIC, TaskError, TaskRequest,
-    TaskResponse, from_cbor, to_cbor,
+    ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, STATUS_TOPIC, TaskRequest, TaskResponse,
+    from_cbor, to_cbor,
 };
 use crate::status::{HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
@@ -429,7 +429,7 @@ impl EventLoop {
         {
             self.respond(
                 channel,
-                TaskResponse::Error(TaskError::new(ErrorKind::Busy, "the node is overloaded")),
+                TaskResponse::error(ErrorKind::Busy, "the node is overloaded"),
             );
             return;
         }
@@ -639,10 +639,10 @@ fn answer<T>(
 }
 
 fn stopping_error() -> TaskResponse {
-    TaskResponse::Error(TaskError::new(
+    TaskResponse::error(
         ErrorKind::Rejected,
         "the node is shutting down; the task did not finish",
-    ))
+    )
 }
 
 fn describe_failure(peer: PeerId, error: &OutboundFailure) -> NetError {

@@ -36,15 +36,103 @@ pub struct TaskRequest {
     /// The input as JSON text; absent means the function is called without an argument.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// Wall-clock limit the submitter asks for, in milliseconds; a node applies the smaller
+    /// of this and its own limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
-/// The outcome of a task: a JSON result or a typed error.
+impl TaskRequest {
+    pub fn new(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            input: None,
+            timeout_ms: None,
+        }
+    }
+}
+
+/// The answer to a task: its outcome and what it wrote to `console`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskResponse {
+#[serde(try_from = "WireResponse", into = "WireResponse")]
+pub struct TaskResponse {
+    pub outcome: Outcome,
+    /// Lines the task logged with `console.*`, capped by the node.
+    pub logs: Vec<String>,
+}
+
+/// A JSON result or a typed error.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
     /// The result as JSON text.
     Ok(String),
     Error(TaskError),
+}
+
+impl TaskResponse {
+    pub fn ok(json: impl Into<String>) -> Self {
+        Outcome::Ok(json.into()).into()
+    }
+
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Outcome::Error(TaskError::new(kind, message)).into()
+    }
+}
+
+impl From<TaskError> for TaskResponse {
+    fn from(error: TaskError) -> Self {
+        Outcome::Error(error).into()
+    }
+}
+
+impl From<Outcome> for TaskResponse {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// The wire form of [`TaskResponse`]: a map with exactly one of `ok` and `error`.
+#[derive(Serialize, Deserialize)]
+struct WireResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ok: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<TaskError>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    logs: Vec<String>,
+}
+
+impl TryFrom<WireResponse> for TaskResponse {
+    type Error = &'static str;
+
+    fn try_from(wire: WireResponse) -> Result<Self, Self::Error> {
+        let outcome = match (wire.ok, wire.error) {
+            (Some(json), None) => Outcome::Ok(json),
+            (None, Some(error)) => Outcome::Error(error),
+            _ => return Err("a task response has exactly one of `ok` and `error`"),
+        };
+        Ok(Self {
+            outcome,
+            logs: wire.logs,
+        })
+    }
+}
+
+impl From<TaskResponse> for WireResponse {
+    fn from(response: TaskResponse) -> Self {
+        let (ok, error) = match response.outcome {
+            Outcome::Ok(json) => (Some(json), None),
+            Outcome::Error(error) => (None, Some(error)),
+        };
+        Self {
+            ok,
+            error,
+            logs: response.logs,
+        }
+    }
 }
 
 /// Why a task produced no result.
@@ -195,8 +283,9 @@ mod tests {
     #[test]
     fn task_request_round_trips_through_cbor() {
         let request = TaskRequest {
-            code: "function(x) { return x + 1; }".into(),
             input: Some("41".into()),
+            timeout_ms: Some(500),
+            ..TaskRequest::new("function(x) { return x + 1; }")
         };
         let decoded: TaskRequest = from_cbor(&to_cbor(&request)).unwrap();
         assert_eq!(decoded, request);
@@ -204,10 +293,10 @@ mod tests {
 
     #[test]
     fn responses_use_documented_wire_names() {
-        let ok = to_cbor(&TaskResponse::Ok("4".into()));
+        let ok = to_cbor(&TaskResponse::ok("4"));
         // {"ok": "4"}: map(1), text(2) "ok", text(1) "4"
         assert_eq!(ok, [0xa1, 0x62, b'o', b'k', 0x61, b'4']);
-        let err = TaskResponse::Error(TaskError::new(ErrorKind::OutOfMemory, "m"));
+        let err = TaskResponse::error(ErrorKind::OutOfMemory, "m");
         let decoded: serde_json::Value = from_cbor(&to_cbor(&err)).unwrap();
         assert_eq!(
             decoded,
@@ -223,14 +312,14 @@ mod tests {
     #[test]
     fn documented_examples() {
         let request = TaskRequest {
-            code: "x => x + 1".into(),
             input: Some("41".into()),
+            ..TaskRequest::new("x => x + 1")
         };
         assert_eq!(
             hex(&to_cbor(&request)),
             "a264636f64656a78203d3e2078202b203165696e707574623431"
         );
-        let error = TaskResponse::Error(TaskError::new(ErrorKind::Busy, "full"));
+        let error = TaskResponse::error(ErrorKind::Busy, "full");
         assert_eq!(
             hex(&to_cbor(&error)),
             "a1656572726f72a2646b696e646462757379676d6573736167656466756c6c"
@@ -263,6 +352,22 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
+    }
+
+    #[test]
+    fn logs_travel_with_either_outcome() {
+        let mut response = TaskResponse::error(ErrorKind::Thrown, "x");
+        response.logs = vec!["hello".into()];
+        let decoded: TaskResponse = from_cbor(&to_cbor(&response)).unwrap();
+        assert_eq!(decoded, response);
+    }
+
+    #[test]
+    fn a_response_with_both_or_neither_outcome_is_malformed() {
+        let both =
+            to_cbor(&serde_json::json!({"ok": "1", "error": {"kind": "busy", "message": ""}}));
+        assert!(from_cbor::<TaskResponse>(&both).is_err());
+        assert!(from_cbor::<TaskResponse>(&to_cbor(&serde_json::json!({}))).is_err());
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `pws-node`: a compute node. It joins the network through a relay (directly and through a
-//! relayed address), registers, announces its status, and runs the tasks it receives in the
-//! Boa executor, at most `slots` at a time and always off the network event loop.
+//! relayed address), registers, announces its status, and runs the tasks it receives in
+//! sandboxed Boa workers, at most `slots` at a time and never on the network event loop.
+//!
+//! Binaries that run a node must call [`sandbox::worker::run_if_requested`] first in `main`:
+//! sandbox workers are the same executable, started again.
 
-pub mod executor;
+mod console;
+pub mod engine;
+pub mod memory;
+pub mod sandbox;
 mod slots;
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use pws_net::executor::Executor;
@@ -20,8 +24,12 @@ use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
 use tokio::sync::{mpsc, oneshot};
 
-pub use executor::{BoaExecutor, Limits};
+pub use engine::EngineLimits;
+pub use sandbox::{Sandbox, SandboxLimits};
 use slots::Slots;
+
+#[global_allocator]
+static ALLOCATOR: memory::LimitedAllocator = memory::LimitedAllocator;
 
 /// Everything a node needs to run.
 pub struct NodeConfig {
@@ -29,7 +37,7 @@ pub struct NodeConfig {
     pub slots: u32,
     pub identity: Identity,
     pub listen: Vec<Multiaddr>,
-    pub limits: Limits,
+    pub limits: SandboxLimits,
 }
 
 /// Milestones a node reports to whoever runs it.
@@ -48,6 +56,8 @@ pub async fn run(
     mut report: impl FnMut(Report),
 ) -> Result<()> {
     let local_peer_id = config.identity.keypair.public().to_peer_id();
+    let executor = Sandbox::start(config.limits, config.slots as usize)
+        .context("cannot start the sandbox workers")?;
     let mut peer = peer::spawn(PeerConfig {
         role: Role::Node,
         identity: config.identity,
@@ -56,7 +66,6 @@ pub async fn run(
         relay: Some(config.relay),
     })?;
     let client = peer.client.clone();
-    let executor: Arc<dyn Executor> = Arc::new(BoaExecutor::new(config.limits));
     let mut slots = Slots::new(config.slots, executor.engine());
     client.set_status(slots.status()).await?;
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
@@ -67,19 +76,15 @@ pub async fn run(
                 Some(Event::InboundTask { from, task, reply }) => {
                     if !slots.try_take() {
                         tracing::debug!(%from, "busy: refusing a task");
-                        let _ = reply.send(TaskResponse::Error(TaskError::new(
+                        let _ = reply.send(TaskResponse::error(
                             ErrorKind::Busy,
                             format!("all {} slots of this node are in use", slots.total()),
-                        )));
+                        ));
                         continue;
                     }
-                    let executor = executor.clone();
                     let mut guard = TaskGuard { reply: Some(reply), finished: finished_tx.clone() };
-                    spawn_task(move || {
-                        let response = std::panic::catch_unwind(AssertUnwindSafe(|| executor.execute(&task)))
-                            .unwrap_or_else(|_| crashed("the engine panicked while running the task"));
-                        guard.answer(response);
-                    });
+                    let running = executor.execute(task);
+                    tokio::spawn(async move { guard.answer(running.await) });
                     client.set_status(slots.status()).await?;
                 }
                 Some(Event::Listening(addr)) => {
@@ -108,7 +113,7 @@ fn with_peer_id(addr: Multiaddr, peer_id: libp2p::PeerId) -> Multiaddr {
     }
 }
 
-/// Answers a task exactly once and frees its slot, even if its thread never ran or died.
+/// Answers a task exactly once and frees its slot, even if the task's future panicked.
 struct TaskGuard {
     reply: Option<oneshot::Sender<TaskResponse>>,
     finished: mpsc::UnboundedSender<()>,
@@ -124,25 +129,7 @@ impl TaskGuard {
 
 impl Drop for TaskGuard {
     fn drop(&mut self) {
-        self.answer(crashed("the task ended without an answer"));
+        self.answer(TaskError::new(ErrorKind::Crashed, "the task ended without an answer").into());
         let _ = self.finished.send(());
-    }
-}
-
-fn crashed(message: &str) -> TaskResponse {
-    TaskResponse::Error(TaskError::new(ErrorKind::Crashed, message))
-}
-
-/// JavaScript runs on its own thread with a large stack: deep nesting in a task must not
-/// overflow the stack of a shared runtime thread.
-fn spawn_task(job: impl FnOnce() + Send + 'static) {
-    const TASK_STACK_BYTES: usize = 256 * 1024 * 1024;
-    let spawned = std::thread::Builder::new()
-        .name("pws-task".into())
-        .stack_size(TASK_STACK_BYTES)
-        .spawn(job);
-    if let Err(e) = spawned {
-        // The job and its guard are dropped, which answers the submitter and frees the slot.
-        tracing::error!("cannot start a task thread: {e}");
     }
 }

@@ -1,13 +1,14 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
 use pws_net::identity::{Identity, data_dir_or_default};
-use pws_node::{Limits, NodeConfig, Report};
+use pws_node::{EngineLimits, NodeConfig, Report, SandboxLimits};
 
 /// A PWS compute node: joins the network through a relay and runs the JavaScript tasks it
-/// receives until stopped (Ctrl-C or SIGTERM).
+/// receives, each in a sandbox, until stopped (Ctrl-C or SIGTERM).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -28,21 +29,34 @@ struct Args {
     /// NAT or a firewall).
     #[arg(long, conflicts_with = "listen")]
     relay_only: bool,
+    /// Wall-clock seconds a task may run before it is stopped ("timeout"). Submitters may
+    /// ask for less, never more.
+    #[arg(long, default_value_t = SandboxLimits::default().max_time.as_secs_f64())]
+    max_time: f64,
+    /// Memory a task may use, in MiB, before it is stopped ("out-of-memory").
+    #[arg(long, default_value_t = SandboxLimits::default().max_memory_bytes / (1024 * 1024))]
+    max_memory: usize,
     /// Iterations a single loop of a task may run before the task ends with "timeout".
-    #[arg(long, default_value_t = Limits::default().loop_iterations)]
+    #[arg(long, default_value_t = EngineLimits::default().loop_iterations)]
     max_loop_iterations: u64,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    pws_node::sandbox::worker::run_if_requested();
     pws_net::process::init();
     let args = Args::parse();
-    let data_dir = data_dir_or_default(args.data_dir, "node")?;
     let slots = match args.slots {
         Some(0) => anyhow::bail!("--slots must be at least 1"),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
     };
+    let max_time = Duration::try_from_secs_f64(args.max_time)
+        .ok()
+        .filter(|t| !t.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("--max-time must be a positive number of seconds"))?;
+    if args.max_memory == 0 {
+        anyhow::bail!("--max-memory must be at least 1 MiB");
+    }
     let listen = if args.relay_only {
         Vec::new()
     } else if args.listen.is_empty() {
@@ -53,20 +67,23 @@ async fn main() -> Result<()> {
     let config = NodeConfig {
         relay: args.relay,
         slots,
-        identity: Identity::load_or_create(&data_dir)?,
+        identity: Identity::load_or_create(&data_dir_or_default(args.data_dir, "node")?)?,
         listen,
-        limits: Limits {
-            loop_iterations: args.max_loop_iterations,
-            ..Limits::default()
+        limits: SandboxLimits {
+            max_time,
+            max_memory_bytes: args.max_memory * 1024 * 1024,
+            engine: EngineLimits {
+                loop_iterations: args.max_loop_iterations,
+                ..EngineLimits::default()
+            },
         },
     };
-    pws_node::run(
+    tokio::runtime::Runtime::new()?.block_on(pws_node::run(
         config,
         pws_net::process::shutdown_signal(),
         |report| match report {
             Report::Listening(addr) => println!("{addr}"),
             Report::Registered => println!("registered"),
         },
-    )
-    .await
+    ))
 }

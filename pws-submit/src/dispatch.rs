@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
+use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest, TaskResponse};
 use pws_net::strategy::{self, Strategy};
 
 use crate::cursor::Cursor;
@@ -15,7 +15,7 @@ use crate::session::Session;
 const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 
 /// What became of a task.
-pub struct Outcome {
+pub struct Dispatched {
     /// The node that answered, if any did.
     pub node: Option<PeerId>,
     pub response: TaskResponse,
@@ -30,7 +30,7 @@ pub async fn run(
     strategy: Strategy,
     wait: Duration,
     cursor: &Cursor,
-) -> Outcome {
+) -> Dispatched {
     let deadline = Instant::now() + wait;
     let mut unreachable: HashSet<PeerId> = HashSet::new();
     let mut busy: HashSet<PeerId> = HashSet::new();
@@ -56,14 +56,17 @@ pub async fn run(
         let answer = session.client.send_task(node, task.clone()).await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match answer {
-            Ok(TaskResponse::Error(error)) if error.kind.is_retryable_elsewhere() => {
+            Ok(TaskResponse {
+                outcome: Outcome::Error(error),
+                ..
+            }) if error.kind.is_retryable_elsewhere() => {
                 tracing::debug!(%node, "{error}; trying another node");
                 busy.insert(node);
                 last_error = Some(error);
             }
             Ok(response) => {
                 cursor.record(node);
-                return Outcome {
+                return Dispatched {
                     node: Some(node),
                     response,
                     ms,
@@ -78,10 +81,10 @@ pub async fn run(
     }
 }
 
-fn no_answer(error: TaskError) -> Outcome {
-    Outcome {
+fn no_answer(error: TaskError) -> Dispatched {
+    Dispatched {
         node: None,
-        response: TaskResponse::Error(error),
+        response: error.into(),
         ms: 0.0,
     }
 }

@@ -1,12 +1,13 @@
 //! `--local N`: a relay and N nodes inside this process on loopback, so the whole system can
-//! be seen working with one command and no set-up.
+//! be seen working with one command and no set-up. (The nodes' sandbox workers are this
+//! executable started again, so `main` calls `pws_node::sandbox::worker::run_if_requested`.)
 
 use anyhow::{Context, Result};
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
 use pws_net::swarm::RelayLimits;
 use pws_net::transport::{TransportKind, any_port_addrs};
-use pws_node::{Limits, NodeConfig, Report};
+use pws_node::{NodeConfig, Report, SandboxLimits};
 use relay::RelayConfig;
 use tokio::sync::mpsc;
 
@@ -60,7 +61,7 @@ impl LocalNetwork {
                 slots: LOCAL_NODE_SLOTS,
                 identity: Identity::ephemeral()?,
                 listen: any_port_addrs(LOOPBACK),
-                limits: Limits::default(),
+                limits: SandboxLimits::default(),
             };
             let registered_tx = registered_tx.clone();
             tokio::spawn(async move {

@@ -52,9 +52,13 @@ enum Command {
         /// How to pick the node.
         #[arg(long, value_enum, default_value_t = Strategy::Random)]
         strategy: Strategy,
-        /// Print a result object: {"ok": <value>, "node", "ms"} or {"error": {"kind", "message"}, ...}.
+        /// Print a result object: {"ok": <value>, "node", "ms"} or {"error": {"kind", "message"}, ...}
+        /// (with "logs" when the task wrote to the console).
         #[arg(long)]
         json: bool,
+        /// Wall-clock seconds the task may run; nodes cap this at their own limit.
+        #[arg(long)]
+        timeout: Option<f64>,
     },
     /// List the nodes of the network with their status.
     Nodes {
@@ -84,6 +88,7 @@ impl TransportChoice {
 }
 
 fn main() -> ExitCode {
+    pws_node::sandbox::worker::run_if_requested();
     pws_net::process::init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
@@ -126,7 +131,12 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
     })?;
     // Read the task before touching the network: a typo should fail fast.
     let task = match &cli.command {
-        Command::Run { task, input, .. } => Some(read_task(task, input.as_deref()).map_err(usage)?),
+        Command::Run {
+            task,
+            input,
+            timeout,
+            ..
+        } => Some(read_task(task, input.as_deref(), *timeout).map_err(usage)?),
         Command::Nodes { .. } => None,
     };
     let (_local, relay) = match (cli.local, cli.relay) {
@@ -168,7 +178,7 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-fn read_task(path: &PathBuf, input: Option<&str>) -> Result<TaskRequest> {
+fn read_task(path: &PathBuf, input: Option<&str>, timeout: Option<f64>) -> Result<TaskRequest> {
     let code = if path.as_os_str() == "-" {
         let mut code = String::new();
         std::io::stdin()
@@ -183,8 +193,18 @@ fn read_task(path: &PathBuf, input: Option<&str>) -> Result<TaskRequest> {
         serde_json::from_str::<serde_json::Value>(input)
             .with_context(|| format!("--input is not valid JSON: {input}"))?;
     }
+    let timeout_ms = timeout
+        .map(|secs| {
+            Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .map(|t| t.as_millis() as u64)
+                .context("--timeout must be a positive number of seconds")
+        })
+        .transpose()?;
     Ok(TaskRequest {
         code,
         input: input.map(str::to_string),
+        timeout_ms,
     })
 }

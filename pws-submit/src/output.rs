@@ -4,50 +4,54 @@
 use std::process::ExitCode;
 
 use libp2p::Multiaddr;
-use pws_net::protocol::{ErrorKind, TaskError, TaskResponse};
+use pws_net::protocol::{ErrorKind, Outcome, TaskError};
 use pws_net::status::NodeInfo;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::dispatch::Outcome;
+use crate::dispatch::Dispatched;
 
 /// Exit status when the task itself failed (syntax, thrown, limits, …).
 pub const EXIT_TASK_FAILED: u8 = 1;
 /// Exit status when the task could not run at all (no node, network failure, bad setup).
 pub const EXIT_NOT_RUN: u8 = 3;
 
-/// Print a task's outcome and return the process exit status it implies.
-pub fn print_outcome(outcome: &Outcome, as_json: bool) -> ExitCode {
-    let node = outcome.node.map(|node| node.to_string());
-    let result = match &outcome.response {
-        TaskResponse::Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| {
+/// Print a task's outcome and return the process exit status it implies. What the task
+/// logged goes to stderr, or into the object's `logs` with `--json`.
+pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitCode {
+    let node = dispatched.node.map(|node| node.to_string());
+    let logs = &dispatched.response.logs;
+    let result = match &dispatched.response.outcome {
+        Outcome::Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| {
             TaskError::new(
                 ErrorKind::InvalidValue,
                 format!("the node answered with invalid JSON: {e}"),
             )
         }),
-        TaskResponse::Error(error) => Err(error.clone()),
+        Outcome::Error(error) => Err(error.clone()),
     };
-    match result {
-        Ok(value) => {
-            if as_json {
-                println!("{}", json!({"ok": value, "node": node, "ms": outcome.ms}));
-            } else {
-                println!("{value}");
-            }
-            ExitCode::SUCCESS
+    let mut object = match &result {
+        Ok(value) => json!({"ok": value}),
+        Err(error) => json!({"error": {"kind": error.kind, "message": error.message}}),
+    };
+    if as_json {
+        object["node"] = json!(node);
+        object["ms"] = json!(dispatched.ms);
+        if !logs.is_empty() {
+            object["logs"] = json!(logs);
         }
+        println!("{object}");
+    } else {
+        for line in logs {
+            eprintln!("{line}");
+        }
+        if let Ok(value) = &result {
+            println!("{value}");
+        }
+    }
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            if as_json {
-                println!(
-                    "{}",
-                    json!({
-                        "error": {"kind": error.kind, "message": error.message},
-                        "node": node,
-                        "ms": outcome.ms,
-                    })
-                );
-            }
             eprintln!("error ({}): {}", error.kind, error.message);
             ExitCode::from(exit_status(error.kind))
         }

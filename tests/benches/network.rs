@@ -26,13 +26,11 @@ const ONE_SHOT_RUNS: usize = 20;
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 fn trivial_task() -> TaskRequest {
-    TaskRequest {
-        code: "function() { return 2 + 2; }".into(),
-        input: None,
-    }
+    TaskRequest::new("function() { return 2 + 2; }")
 }
 
 fn main() {
+    pws_node::sandbox::worker::run_if_requested();
     pws_net::transport::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -113,7 +111,7 @@ async fn floor_round_trips(kind: TransportKind) -> Vec<Duration> {
             {
                 let _ = server
                     .behaviour_mut()
-                    .send_response(channel, TaskResponse::Ok("4".into()));
+                    .send_response(channel, TaskResponse::ok("4"));
             }
         }
     });
@@ -216,7 +214,7 @@ async fn task_round_trips(kind: TransportKind) -> Vec<Duration> {
             .send_task(node, trivial_task())
             .await
             .unwrap();
-        assert_eq!(response, TaskResponse::Ok("4".into()));
+        assert_eq!(response, TaskResponse::ok("4"));
         if i >= WARM_UP {
             samples.push(started.elapsed());
         }
@@ -233,7 +231,7 @@ async fn throughput() -> f64 {
         tokio::spawn(async move {
             for _ in 0..THROUGHPUT_TASKS / SLOTS as usize {
                 let response = client.send_task(node, trivial_task()).await.unwrap();
-                assert_eq!(response, TaskResponse::Ok("4".into()));
+                assert_eq!(response, TaskResponse::ok("4"));
             }
         })
     });

@@ -349,8 +349,8 @@ pub fn run_json(relay_addr: &str, extra: &[&str], task: &str) -> Value {
         .expect("utf-8 temp path")
         .to_string();
     args.push(&dir);
-    args.extend_from_slice(extra);
     args.extend_from_slice(&["run", "--json", task]);
+    args.extend_from_slice(extra);
     let output = submit(&args);
     parse_json_line(&output)
 }

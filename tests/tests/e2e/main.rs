@@ -4,6 +4,7 @@ mod cli;
 mod discovery;
 mod errors;
 mod resilience;
+mod sandbox;
 mod strategies;
 mod transports;
 mod wire;

@@ -58,16 +58,13 @@ async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
 
     let conversation = async {
         // A well-formed request first, so we know the stream really reaches the task protocol.
-        let request = to_cbor(&TaskRequest {
-            code: "1 + 1".into(),
-            input: None,
-        });
+        let request = to_cbor(&TaskRequest::new("1 + 1"));
         let answer = exchange(&mut control, node_id, &request)
             .await
             .expect("valid request");
         assert_eq!(
             from_cbor::<TaskResponse>(&answer).unwrap(),
-            TaskResponse::Ok("2".into())
+            TaskResponse::ok("2")
         );
 
         let wrong_shape = to_cbor(&json!({"hello": [1, 2, 3]}));

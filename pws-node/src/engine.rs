@@ -1,60 +1,80 @@
-//! The Boa executor: each task runs in a fresh `Context` (its own global object and
+//! The Boa engine: each task runs in a fresh `Context` (its own global object and
 //! intrinsics, so nothing one task does is visible to the next) with Boa's runtime limits,
-//! which JavaScript cannot catch.
+//! which JavaScript cannot catch. This runs inside a sandbox worker process (see
+//! [`crate::sandbox`]), which adds the limits Boa cannot enforce itself.
 
 use boa_engine::builtins::promise::PromiseState;
 use boa_engine::error::{EngineError, RuntimeLimitError};
 use boa_engine::{Context, JsError, JsObject, JsValue, Script, Source, js_string};
-use pws_net::executor::Executor;
-use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
+use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest, TaskResponse};
+use serde::{Deserialize, Serialize};
 
-/// Limits applied to every task.
-#[derive(Debug, Clone)]
-pub struct Limits {
+use crate::console;
+
+/// The engine's name and version, as nodes announce it.
+pub const ENGINE: &str = "boa 0.22";
+
+/// Limits the engine itself enforces on every task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineLimits {
     /// Iterations one loop may run before the task ends with `timeout`.
     pub loop_iterations: u64,
     /// Nested calls before the task ends with `stack`.
     pub recursion: usize,
     /// Largest JSON result sent back, in bytes.
     pub max_result_bytes: usize,
+    /// Most bytes of `console` output kept per task.
+    pub max_log_bytes: usize,
 }
 
-impl Default for Limits {
+impl Default for EngineLimits {
     fn default() -> Self {
         Self {
-            loop_iterations: 100_000_000,
+            // Boa also counts work inside some built-ins (`repeat`) as iterations; with the
+            // sandbox's wall-clock limit this is only a backstop for very long time limits.
+            loop_iterations: 1_000_000_000,
             recursion: 4096,
             max_result_bytes: 8 * 1024 * 1024,
+            max_log_bytes: 64 * 1024,
         }
     }
 }
 
 /// Runs tasks in Boa, one fresh context per task.
 #[derive(Debug, Clone, Default)]
-pub struct BoaExecutor {
-    limits: Limits,
+pub struct Engine {
+    limits: EngineLimits,
 }
 
-impl BoaExecutor {
-    pub fn new(limits: Limits) -> Self {
+/// A fresh context with limits and globals installed, built ahead of the task that uses it.
+pub struct FreshContext(Context);
+
+impl Engine {
+    pub fn new(limits: EngineLimits) -> Self {
         Self { limits }
     }
-}
 
-impl Executor for BoaExecutor {
-    fn execute(&self, task: &TaskRequest) -> TaskResponse {
+    /// Build the context for the next task (about 0.3 ms; do it before the task arrives).
+    pub fn prepare(&self) -> FreshContext {
         let mut context = Context::default();
         let limits = context.runtime_limits_mut();
         limits.set_loop_iteration_limit(self.limits.loop_iterations);
         limits.set_recursion_limit(self.limits.recursion);
-        match run(&mut context, task, &self.limits) {
-            Ok(json) => TaskResponse::Ok(json),
-            Err(error) => TaskResponse::Error(error),
-        }
+        console::install(&mut context);
+        FreshContext(context)
     }
 
-    fn engine(&self) -> String {
-        "boa 0.22".to_string()
+    /// Run one task in a context that no other task has used.
+    pub fn run(&self, FreshContext(mut context): FreshContext, task: &TaskRequest) -> TaskResponse {
+        console::start_capture(self.limits.max_log_bytes);
+        let outcome = match run(&mut context, task, &self.limits) {
+            Ok(json) => Outcome::Ok(json),
+            Err(error) => Outcome::Error(error),
+        };
+        TaskResponse {
+            outcome,
+            logs: console::take_captured(),
+        }
     }
 }
 
@@ -81,7 +101,11 @@ impl Json {
     }
 }
 
-fn run(context: &mut Context, task: &TaskRequest, limits: &Limits) -> Result<String, TaskError> {
+fn run(
+    context: &mut Context,
+    task: &TaskRequest,
+    limits: &EngineLimits,
+) -> Result<String, TaskError> {
     let json = Json::capture(context);
     let input = match &task.input {
         Some(text) => Some(
@@ -108,6 +132,13 @@ fn run(context: &mut Context, task: &TaskRequest, limits: &Limits) -> Result<Str
             .map_err(|e| runtime_error(e, context))?;
     }
     let value = settle(context, value)?;
+    // Serialising a huge string costs many times its size; its length alone says it is
+    // too large.
+    if let Some(string) = value.as_string()
+        && string.len() + 2 > limits.max_result_bytes
+    {
+        return Err(too_large(string.len() + 2, limits));
+    }
     let text = json
         .stringify
         .call(&JsValue::undefined(), &[value], context)
@@ -126,23 +157,26 @@ fn run(context: &mut Context, task: &TaskRequest, limits: &Limits) -> Result<Str
         .as_string()
         .map_or_else(|| "null".to_string(), |s| s.to_std_string_escaped());
     if text.len() > limits.max_result_bytes {
-        return Err(TaskError::new(
-            ErrorKind::ResultTooLarge,
-            format!(
-                "the result is {} bytes; this node sends at most {}",
-                text.len(),
-                limits.max_result_bytes
-            ),
-        ));
+        return Err(too_large(text.len(), limits));
     }
     Ok(text)
+}
+
+fn too_large(bytes: usize, limits: &EngineLimits) -> TaskError {
+    TaskError::new(
+        ErrorKind::ResultTooLarge,
+        format!(
+            "the result is at least {bytes} bytes of JSON; this node sends at most {}",
+            limits.max_result_bytes
+        ),
+    )
 }
 
 /// Evaluate the source as a function expression when it is one, else as a script.
 fn evaluate(context: &mut Context, code: &str) -> Result<JsValue, TaskError> {
     let trimmed = code.trim().trim_end_matches(';');
-    // The newlines keep a trailing `// comment` from swallowing the closing parenthesis.
-    let as_expression = format!("(\n{trimmed}\n)");
+    // The newline keeps a trailing `// comment` from swallowing the closing parenthesis.
+    let as_expression = format!("({trimmed}\n)");
     let script = match Script::parse(Source::from_bytes(&as_expression), None, context) {
         Ok(script) => script,
         Err(_) => Script::parse(Source::from_bytes(code), None, context)
@@ -203,6 +237,11 @@ fn describe(error: &JsError, context: &mut Context) -> String {
     match error.try_native(context) {
         Ok(native) => native.to_string(),
         Err(_) => match error.as_opaque() {
+            // A thrown plain object reads best as JSON (`{"code":7}`, not `[object Object]`).
+            Some(value) if value.is_object() => match value.to_json(context) {
+                Ok(Some(json)) => json.to_string(),
+                _ => value.display().to_string(),
+            },
             Some(value) => value.to_string(context).map_or_else(
                 |_| value.display().to_string(),
                 |s| s.to_std_string_escaped(),
@@ -216,28 +255,98 @@ fn describe(error: &JsError, context: &mut Context) -> String {
 mod tests {
     use super::*;
 
-    fn run_task(code: &str, input: Option<&str>) -> TaskResponse {
-        let executor = BoaExecutor::new(Limits {
+    /// Every global a task sees: ECMAScript's built-ins and `console`. Nothing reaches the
+    /// file system, network, processes or environment.
+    const ALLOWED_GLOBALS: &[&str] = &[
+        "AggregateError",
+        "Array",
+        "ArrayBuffer",
+        "Atomics",
+        "BigInt",
+        "BigInt64Array",
+        "BigUint64Array",
+        "Boolean",
+        "DataView",
+        "Date",
+        "Error",
+        "EvalError",
+        "FinalizationRegistry",
+        "Float32Array",
+        "Float64Array",
+        "Function",
+        "Infinity",
+        "Int16Array",
+        "Int32Array",
+        "Int8Array",
+        "Iterator",
+        "JSON",
+        "Map",
+        "Math",
+        "NaN",
+        "Number",
+        "Object",
+        "Promise",
+        "Proxy",
+        "RangeError",
+        "ReferenceError",
+        "Reflect",
+        "RegExp",
+        "Set",
+        "SharedArrayBuffer",
+        "String",
+        "Symbol",
+        "SyntaxError",
+        "TypeError",
+        "TypedArray",
+        "URIError",
+        "Uint16Array",
+        "Uint32Array",
+        "Uint8Array",
+        "Uint8ClampedArray",
+        "WeakMap",
+        "WeakRef",
+        "WeakSet",
+        "console",
+        "decodeURI",
+        "decodeURIComponent",
+        "encodeURI",
+        "encodeURIComponent",
+        "eval",
+        "globalThis",
+        "isFinite",
+        "isNaN",
+        "parseFloat",
+        "parseInt",
+        "undefined",
+    ];
+
+    fn execute(engine: &Engine, task: &TaskRequest) -> Outcome {
+        engine.run(engine.prepare(), task).outcome
+    }
+
+    fn run_task(code: &str, input: Option<&str>) -> Outcome {
+        let engine = Engine::new(EngineLimits {
             loop_iterations: 1_000_000,
-            ..Limits::default()
+            ..EngineLimits::default()
         });
-        executor.execute(&TaskRequest {
-            code: code.to_string(),
+        let task = TaskRequest {
             input: input.map(str::to_string),
-        })
+            ..TaskRequest::new(code)
+        };
+        execute(&engine, &task)
     }
 
     fn ok(code: &str) -> String {
         match run_task(code, None) {
-            TaskResponse::Ok(json) => json,
-            TaskResponse::Error(e) => panic!("{code}: {e}"),
+            Outcome::Ok(json) => json,
+            Outcome::Error(e) => panic!("{code}: {e}"),
         }
     }
 
     fn error_kind(code: &str) -> ErrorKind {
         match run_task(code, None) {
-            TaskResponse::Ok(json) => panic!("{code} returned {json}"),
-            TaskResponse::Error(e) => e.kind,
+            Outcome::Ok(json) => panic!("{code} returned {json}"),
+            Outcome::Error(e) => e.kind,
         }
     }
 
@@ -257,7 +366,7 @@ mod tests {
     #[test]
     fn functions_receive_the_input() {
         let result = run_task("function(x) { return x.a * 2; }", Some(r#"{"a": 21}"#));
-        assert_eq!(result, TaskResponse::Ok("42".into()));
+        assert_eq!(result, Outcome::Ok("42".into()));
     }
 
     #[test]
@@ -299,8 +408,12 @@ mod tests {
     fn errors_are_typed() {
         assert_eq!(error_kind("function( {"), ErrorKind::Syntax);
         assert_eq!(error_kind("throw 42"), ErrorKind::Thrown);
+        match run_task("throw {code: 7}", None) {
+            Outcome::Error(e) => assert_eq!(e.message, r#"{"code":7}"#),
+            other => panic!("{other:?}"),
+        }
         match run_task("function() { throw new Error('boom'); }", None) {
-            TaskResponse::Error(e) => {
+            Outcome::Error(e) => {
                 assert_eq!(e.kind, ErrorKind::Thrown);
                 assert!(e.message.contains("boom"), "{}", e.message);
             }
@@ -327,19 +440,13 @@ mod tests {
 
     #[test]
     fn tasks_are_isolated() {
-        let executor = BoaExecutor::default();
-        let pollute = TaskRequest {
-            code: "Object.prototype.polluted = 1; globalThis.leak = 2; 0".into(),
-            input: None,
-        };
-        assert_eq!(executor.execute(&pollute), TaskResponse::Ok("0".into()));
-        let check = TaskRequest {
-            code: "[typeof ({}).polluted, typeof leak]".into(),
-            input: None,
-        };
+        let engine = Engine::default();
+        let pollute = TaskRequest::new("Object.prototype.polluted = 1; globalThis.leak = 2; 0");
+        assert_eq!(execute(&engine, &pollute), Outcome::Ok("0".into()));
+        let check = TaskRequest::new("[typeof ({}).polluted, typeof leak]");
         assert_eq!(
-            executor.execute(&check),
-            TaskResponse::Ok(r#"["undefined","undefined"]"#.into())
+            execute(&engine, &check),
+            Outcome::Ok(r#"["undefined","undefined"]"#.into())
         );
     }
 
@@ -353,14 +460,58 @@ mod tests {
 
     #[test]
     fn oversized_results_are_refused() {
-        let executor = BoaExecutor::new(Limits {
+        let engine = Engine::new(EngineLimits {
             max_result_bytes: 10,
-            ..Limits::default()
+            ..EngineLimits::default()
         });
-        let response = executor.execute(&TaskRequest {
-            code: "'x'.repeat(100)".into(),
-            input: None,
+        let outcome = execute(&engine, &TaskRequest::new("'x'.repeat(100)"));
+        assert!(matches!(outcome, Outcome::Error(e) if e.kind == ErrorKind::ResultTooLarge));
+    }
+
+    #[test]
+    fn console_output_is_captured_and_capped() {
+        let engine = Engine::new(EngineLimits {
+            max_log_bytes: 64,
+            ..EngineLimits::default()
         });
-        assert!(matches!(response, TaskResponse::Error(e) if e.kind == ErrorKind::ResultTooLarge));
+        let response = engine.run(
+            engine.prepare(),
+            &TaskRequest::new("console.log('a', 1, {b: 2}); console.error('e'); 0"),
+        );
+        assert_eq!(response.logs, ["a 1 {\"b\":2}", "e"]);
+        let flood = engine.run(
+            engine.prepare(),
+            &TaskRequest::new("for (let i = 0; i < 1000; i++) console.log('line ' + i); 0"),
+        );
+        let total: usize = flood.logs.iter().map(String::len).sum();
+        assert!(total <= 64 + 40, "{total} bytes kept");
+        assert!(flood.logs.last().unwrap().contains("truncated"));
+    }
+
+    #[test]
+    fn the_global_environment_is_exactly_ecmascript_plus_console() {
+        let names = ok("Object.getOwnPropertyNames(globalThis).sort()");
+        let names: Vec<String> = serde_json::from_str(&names).unwrap();
+        for forbidden in [
+            "require",
+            "process",
+            "fetch",
+            "XMLHttpRequest",
+            "Deno",
+            "Bun",
+            "import",
+            "setTimeout",
+            "WebSocket",
+            "module",
+        ] {
+            assert!(
+                !names.iter().any(|n| n == forbidden),
+                "{forbidden} is reachable"
+            );
+        }
+        assert_eq!(
+            names, ALLOWED_GLOBALS,
+            "the set of globals changed; review it"
+        );
     }
 }

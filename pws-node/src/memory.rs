@@ -1,0 +1,89 @@
+//! A global allocator that counts live heap bytes and, in a sandbox worker, refuses to go
+//! past the task memory limit. A refused allocation makes Rust abort the worker with
+//! "memory allocation of N bytes failed"; the node reads that and answers `out-of-memory`.
+//! Outside a worker the limit is unset and the cost is one relaxed atomic add per call.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub struct LimitedAllocator;
+
+static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// Refuse allocations that would take the live heap past `bytes`.
+pub fn set_limit(bytes: usize) {
+    LIMIT.store(bytes, Ordering::Relaxed);
+}
+
+/// Live heap bytes of this process.
+pub fn in_use() -> usize {
+    IN_USE.load(Ordering::Relaxed)
+}
+
+/// Whether an allocation has been refused since the last call (and forget it).
+pub fn take_refused() -> bool {
+    REFUSED.swap(false, Ordering::Relaxed)
+}
+
+fn reserve(bytes: usize) -> bool {
+    let before = IN_USE.fetch_add(bytes, Ordering::Relaxed);
+    if before.saturating_add(bytes) > LIMIT.load(Ordering::Relaxed) {
+        IN_USE.fetch_sub(bytes, Ordering::Relaxed);
+        REFUSED.store(true, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+fn release(bytes: usize) {
+    IN_USE.fetch_sub(bytes, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only the bookkeeping
+// around it is added, and a refused request returns null as `GlobalAlloc` allows.
+unsafe impl GlobalAlloc for LimitedAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if !reserve(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        let ptr = unsafe { System.alloc(layout) };
+        if ptr.is_null() {
+            release(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if !reserve(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if ptr.is_null() {
+            release(layout.size());
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        release(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old_size = layout.size();
+        if new_size > old_size && !reserve(new_size - old_size) {
+            return std::ptr::null_mut();
+        }
+        let new_ptr = unsafe { System.realloc(ptr, layout, new_size) };
+        if new_ptr.is_null() {
+            if new_size > old_size {
+                release(new_size - old_size);
+            }
+        } else if new_size < old_size {
+            release(old_size - new_size);
+        }
+        new_ptr
+    }
+}

@@ -1,0 +1,87 @@
+//! The sandbox worker: a child process of the node (the same executable, started with
+//! [`WORKER_ENV`] set) that runs tasks one at a time, under a heap limit, and that the node
+//! kills when a task overruns its time.
+
+use std::io;
+use std::time::Instant;
+
+use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest};
+use serde::{Deserialize, Serialize};
+
+use super::frame;
+use crate::engine::{Engine, EngineLimits};
+use crate::memory;
+
+/// Set (to the JSON [`WorkerConfig`]) in the environment of a worker process.
+pub const WORKER_ENV: &str = "PWS_SANDBOX_WORKER";
+/// Tasks run on a thread with a large stack so that deep nesting hits Boa's limits, not
+/// the end of the stack (which still only kills the worker).
+const TASK_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    pub engine: EngineLimits,
+    /// Heap a task may use on top of the worker's own, in bytes.
+    pub max_memory_bytes: usize,
+}
+
+/// The worker's answer to one task.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WorkerReply {
+    pub response: pws_net::protocol::TaskResponse,
+    /// Time inside the worker, from request read to answer ready, in microseconds.
+    pub exec_us: u64,
+}
+
+/// If this process was started as a sandbox worker, serve tasks and exit; otherwise return.
+/// Every binary that can run a node calls this first thing in `main`.
+pub fn run_if_requested() {
+    let Some(config) = std::env::var_os(WORKER_ENV) else {
+        return;
+    };
+    let result = config
+        .to_str()
+        .ok_or_else(|| io::Error::other("the worker configuration is not UTF-8"))
+        .and_then(|text| serde_json::from_str::<WorkerConfig>(text).map_err(io::Error::other))
+        .and_then(|config| {
+            std::thread::Builder::new()
+                .name("pws-sandbox".into())
+                .stack_size(TASK_STACK_BYTES)
+                .spawn(move || serve(config))?
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the sandbox thread panicked")))
+        });
+    std::process::exit(match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sandbox worker: {e}");
+            1
+        }
+    });
+}
+
+fn serve(config: WorkerConfig) -> io::Result<()> {
+    let engine = Engine::new(config.engine);
+    let mut input = io::stdin().lock();
+    let mut output = io::stdout().lock();
+    // The context for the next task is built while waiting for it.
+    let mut next = engine.prepare();
+    memory::set_limit(memory::in_use().saturating_add(config.max_memory_bytes));
+    while let Some(task) = frame::read::<TaskRequest>(&mut input)? {
+        let started = Instant::now();
+        let mut response = engine.run(next, &task);
+        if memory::take_refused() && matches!(response.outcome, Outcome::Error(_)) {
+            response.outcome = Outcome::Error(TaskError::new(
+                ErrorKind::OutOfMemory,
+                format!(
+                    "the task needed more than the {} MiB of memory this node allows",
+                    config.max_memory_bytes / (1024 * 1024)
+                ),
+            ));
+        }
+        let exec_us = started.elapsed().as_micros() as u64;
+        frame::write(&mut output, &WorkerReply { response, exec_us })?;
+        next = engine.prepare();
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Hostile tasks through a real node: each ends with its documented error kind, and the same
+//! node then answers a normal task correctly within a second.
+
+use pws_tests::{Node, Relay, example, path_of, run_json, task_file};
+use serde_json::{Value, json};
+
+/// Run `code` and then a normal task; return the hostile task's result object.
+fn hostile(relay_addr: &str, code: &str) -> Value {
+    let file = task_file(code);
+    let result = run_json(relay_addr, &[], path_of(&file));
+    let next = run_json(relay_addr, &[], &example("math.js"));
+    assert_eq!(next["ok"], json!(4), "after {code}: {next}");
+    let ms = next["ms"].as_f64().expect("ms");
+    assert!(ms < 1000.0, "after {code} the next task took {ms} ms");
+    result
+}
+
+fn expect_kind(relay_addr: &str, code: &str, kind: &str) -> Value {
+    let result = hostile(relay_addr, code);
+    assert_eq!(result["error"]["kind"], kind, "{code}: {result}");
+    result
+}
+
+#[test]
+fn hostile_tasks_end_with_typed_errors_and_the_node_survives() {
+    let relay = Relay::start();
+    let _node = Node::start(
+        &relay,
+        &["--slots", "1", "--max-time", "3", "--max-memory", "128"],
+    );
+    let relay = relay.tcp();
+
+    expect_kind(&relay, "while (true) {}", "timeout");
+    expect_kind(&relay, "for (;;) {}", "timeout");
+    expect_kind(
+        &relay,
+        "try { while (true) {} } catch (e) {} 'caught'",
+        "timeout",
+    );
+    expect_kind(
+        &relay,
+        "function down(n) { return down(n + 1) + 1; } down(0)",
+        "stack",
+    );
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    expect_kind(&relay, &nested, "stack");
+    expect_kind(&relay, "'a'.repeat(2 ** 30)", "out-of-memory");
+    expect_kind(
+        &relay,
+        "const all = []; for (;;) { const row = []; for (let i = 0; i < 1000; i++) row.push([i, i]); all.push(row); }",
+        "out-of-memory",
+    );
+    expect_kind(&relay, "/(a+)+$/.test('a'.repeat(40) + 'b')", "timeout");
+    expect_kind(&relay, "function( {", "syntax");
+    let thrown = expect_kind(&relay, "throw 42", "thrown");
+    assert_eq!(thrown["error"]["message"], "42");
+    let object = expect_kind(&relay, "throw {reason: 'bad', code: 7}", "thrown");
+    assert_eq!(object["error"]["message"], r#"{"code":7,"reason":"bad"}"#);
+    let flood = expect_kind(
+        &relay,
+        "for (let i = 0; ; i++) console.log('line', i)",
+        "timeout",
+    );
+    assert!(
+        flood.get("logs").is_none(),
+        "a killed task's logs are lost with it: {flood}"
+    );
+    expect_kind(
+        &relay,
+        "async function() { await new Promise(() => {}); }",
+        "timeout",
+    );
+    let rejected = expect_kind(
+        &relay,
+        "async function() { throw new Error('nope'); }",
+        "thrown",
+    );
+    assert!(
+        rejected["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope")
+    );
+
+    // Pollution does not reach the next task.
+    assert_eq!(
+        hostile(
+            &relay,
+            "Object.prototype.polluted = 'yes'; Array.prototype.push = null; 0"
+        )["ok"],
+        json!(0)
+    );
+    let check = task_file("[typeof ({}).polluted, typeof [].push]");
+    assert_eq!(
+        run_json(&relay, &[], path_of(&check))["ok"],
+        json!(["undefined", "function"])
+    );
+}
+
+#[test]
+fn console_output_comes_back_capped() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    let file = task_file("for (let i = 0; i < 100000; i++) console.log('line', i); 'done'");
+    let result = run_json(&relay.tcp(), &[], path_of(&file));
+    assert_eq!(result["ok"], "done", "{result}");
+    let logs = result["logs"].as_array().expect("logs");
+    assert_eq!(logs[0], "line 0");
+    assert!(logs.last().unwrap().as_str().unwrap().contains("truncated"));
+    let bytes: usize = logs.iter().map(|l| l.as_str().unwrap().len()).sum();
+    assert!(bytes < 70 * 1024, "{bytes} bytes of logs");
+}
+
+#[test]
+fn a_huge_result_is_refused_and_a_submitter_can_ask_for_less_time() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    let relay = relay.tcp();
+    // 50 MiB built by `join` (Boa's `repeat` needs ~24 bytes per character of its result,
+    // so `'x'.repeat(50 * 2 ** 20)` ends as out-of-memory instead).
+    expect_kind(
+        &relay,
+        "new Array(51).join('x'.repeat(1 << 20))",
+        "result-too-large",
+    );
+
+    let file = task_file("while (true) {}");
+    let result = run_json(&relay, &["--timeout", "0.5"], path_of(&file));
+    assert_eq!(result["error"]["kind"], "timeout", "{result}");
+    assert!(
+        result["ms"].as_f64().unwrap() < 5000.0,
+        "the submitter's shorter limit applied: {result}"
+    );
+}
