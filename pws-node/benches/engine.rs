@@ -1,0 +1,158 @@
+//! Engine benchmarks; prints tables. Run with `cargo bench -p pws-node --bench engine`.
+//!
+//! 1. Cost of an isolated trivial task in the engine: a context built on demand (what a
+//!    worker would pay without preparation), a context prepared ahead (what a task pays in
+//!    the worker, which builds the next context while idle), and a reused context (not
+//!    isolated; the floor).
+//! 2. A fixed set of CPU tasks in Boa against `node` on the same machine, as ratios.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use boa_engine::{Context, Source};
+use pws_net::protocol::{Outcome, TaskRequest};
+use pws_node::engine::{Engine, EngineLimits};
+
+const TRIVIAL: &str = "function() { return 2 + 2; }";
+const RUNS: usize = 2000;
+
+const CPU_SET: &[(&str, &str)] = &[
+    (
+        "sum loop 1e7",
+        "let s = 0; for (let i = 0; i < 1e7; i++) s += i; return s;",
+    ),
+    (
+        "recursive fib(27)",
+        "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); } return fib(27);",
+    ),
+    (
+        "sort 1e5 numbers",
+        "const a = []; let x = 1; for (let i = 0; i < 1e5; i++) { x = (x * 1103515245 + 12345) % 2147483648; a.push(x); } a.sort((p, q) => p - q); return a[0];",
+    ),
+    (
+        "JSON round trip, 20k objects",
+        "const a = []; for (let i = 0; i < 20000; i++) a.push({id: i, name: 'n' + i, tags: ['a', 'b']}); return JSON.parse(JSON.stringify(a)).length;",
+    ),
+    (
+        "string building, 200k +=",
+        "let s = ''; for (let i = 0; i < 200000; i++) s += 'x'; return s.length;",
+    ),
+];
+
+fn main() {
+    isolation_overhead();
+    cpu_set();
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn isolation_overhead() {
+    let engine = Engine::new(EngineLimits::default());
+    let task = TaskRequest::new(TRIVIAL);
+    let on_demand = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let response = engine.run(engine.prepare(), &task);
+                let elapsed = started.elapsed();
+                assert_eq!(response.outcome, Outcome::Ok("4".into()));
+                elapsed
+            })
+            .collect(),
+    );
+    let prepared = median(
+        (0..RUNS)
+            .map(|_| {
+                let context = engine.prepare();
+                let started = Instant::now();
+                let response = engine.run(context, &task);
+                let elapsed = started.elapsed();
+                assert_eq!(response.outcome, Outcome::Ok("4".into()));
+                elapsed
+            })
+            .collect(),
+    );
+    let mut shared = Context::default();
+    let reused = median(
+        (0..RUNS)
+            .map(|_| {
+                let started = Instant::now();
+                let value = shared
+                    .eval(Source::from_bytes("(function() { return 2 + 2; })()"))
+                    .unwrap();
+                let elapsed = started.elapsed();
+                assert_eq!(value.as_number(), Some(4.0));
+                elapsed
+            })
+            .collect(),
+    );
+    println!("| trivial task in the engine (median of {RUNS}) | time |");
+    println!("|---|---|");
+    println!("| fresh context built on demand | {} |", us(on_demand));
+    println!(
+        "| fresh context prepared ahead (what a task waits for) | {} |",
+        us(prepared)
+    );
+    println!(
+        "| one reused context (not isolated; reference) | {} |",
+        us(reused)
+    );
+}
+
+fn cpu_set() {
+    let engine = Engine::new(EngineLimits::default());
+    let node_times = node_times();
+    println!("\n| task | Boa | node | Boa / node |");
+    println!("|---|---|---|---|");
+    for (index, (name, body)) in CPU_SET.iter().enumerate() {
+        let task = TaskRequest::new(format!("function() {{ {body} }}"));
+        let boa = (0..3)
+            .map(|_| {
+                let context = engine.prepare();
+                let started = Instant::now();
+                let response = engine.run(context, &task);
+                assert!(
+                    matches!(response.outcome, Outcome::Ok(_)),
+                    "{name}: {response:?}"
+                );
+                started.elapsed()
+            })
+            .min()
+            .unwrap();
+        let boa_ms = boa.as_secs_f64() * 1000.0;
+        match node_times.as_ref().map(|times| times[index]) {
+            Some(node_ms) => println!(
+                "| {name} | {boa_ms:.0} ms | {node_ms:.1} ms | {:.0}× |",
+                boa_ms / node_ms
+            ),
+            None => println!("| {name} | {boa_ms:.0} ms | (node not installed) | |"),
+        }
+    }
+}
+
+/// The same tasks in `node`, each inside a function, best of three; `None` without node.
+fn node_times() -> Option<Vec<f64>> {
+    let functions: Vec<String> = CPU_SET
+        .iter()
+        .map(|(_, body)| format!("function() {{ {body} }}"))
+        .collect();
+    let script = format!(
+        "const tasks = [{}];\n\
+         const times = tasks.map(f => {{ let best = Infinity; for (let r = 0; r < 3; r++) {{ \
+         const t = process.hrtime.bigint(); f(); best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6); }} return best; }});\n\
+         console.log(JSON.stringify(times));",
+        functions.join(",\n")
+    );
+    let output = Command::new("node").arg("-e").arg(script).output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
+}
