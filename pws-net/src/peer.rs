@@ -51,6 +51,8 @@ pub enum Event {
         task: TaskRequest,
         reply: oneshot::Sender<TaskResponse>,
     },
+    /// The last connection to this peer closed: its tasks have nobody left to answer.
+    PeerGone(PeerId),
 }
 
 /// A running peer: its command handle and its event stream.
@@ -306,7 +308,12 @@ impl EventLoop {
                 peer_id,
                 num_established: 0,
                 ..
-            } if Some(peer_id) == self.relay_peer() => self.on_relay_lost(),
+            } => {
+                if Some(peer_id) == self.relay_peer() {
+                    self.on_relay_lost();
+                }
+                let _ = self.events.try_send(Event::PeerGone(peer_id));
+            }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer_id),
                 error,
@@ -387,11 +394,20 @@ impl EventLoop {
                 request_id,
                 error,
                 ..
-            } => answer(
-                &mut self.pending_tasks,
-                request_id,
-                Err(describe_failure(peer, &error)),
-            ),
+            } => {
+                // A node that cannot be reached is no candidate until it is heard from again.
+                if matches!(
+                    error,
+                    OutboundFailure::DialFailure | OutboundFailure::ConnectionClosed
+                ) {
+                    self.registry.remove(&peer);
+                }
+                answer(
+                    &mut self.pending_tasks,
+                    request_id,
+                    Err(describe_failure(peer, &error)),
+                );
+            }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::warn!(%peer, "inbound task failed: {error}");
                 self.unflushed_responses =

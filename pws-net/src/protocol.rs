@@ -180,6 +180,8 @@ pub enum ErrorKind {
     Network,
     /// No node could be found to run the task.
     NoNodes,
+    /// Replicas of the task disagreed: no quorum of nodes gave the same answer.
+    Disagreement,
 }
 
 impl ErrorKind {
@@ -197,14 +199,16 @@ impl ErrorKind {
             ErrorKind::Rejected => "rejected",
             ErrorKind::Network => "network",
             ErrorKind::NoNodes => "no-nodes",
+            ErrorKind::Disagreement => "disagreement",
         }
     }
 
-    /// Whether another node might succeed where this one failed.
+    /// Whether another node might succeed where this one failed. A crash is not: the task
+    /// that killed one worker would likely kill the next.
     pub fn is_retryable_elsewhere(self) -> bool {
         matches!(
             self,
-            ErrorKind::Busy | ErrorKind::Rejected | ErrorKind::Network | ErrorKind::Crashed
+            ErrorKind::Busy | ErrorKind::Rejected | ErrorKind::Network
         )
     }
 }

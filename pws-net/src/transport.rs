@@ -6,6 +6,7 @@ use std::fmt;
 use anyhow::Result;
 use futures::future::Either;
 use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::timeout::TransportTimeout;
 use libp2p::core::transport::{Boxed, OptionalTransport};
 use libp2p::core::{Transport as _, upgrade};
 use libp2p::multiaddr::Protocol;
@@ -89,6 +90,9 @@ pub fn describe(addr: &Multiaddr) -> String {
     }
 }
 
+/// Longest time to set up one connection, dial to secured and multiplexed.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The composed transport over the chosen kinds (the relay client is added by the builder).
 pub fn build(
     identity: &Identity,
@@ -112,14 +116,16 @@ pub fn build(
         libp2p_webrtc::tokio::Transport::new(keypair.clone(), identity.certificate.clone())
             .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
     });
-    Ok(optional(tcp.transpose()?)
+    let transport = optional(tcp.transpose()?)
         .or_transport(optional(quic))
         .or_transport(optional(webrtc))
         .map(|either, _| match either {
             Either::Left(Either::Left(output)) | Either::Left(Either::Right(output)) => output,
             Either::Right(output) => output,
-        })
-        .boxed())
+        });
+    // A dial to an address where nothing answers (a vanished node's UDP port) must not hold
+    // a task for the transports' own, much longer, timeouts.
+    Ok(TransportTimeout::new(transport, CONNECT_TIMEOUT).boxed())
 }
 
 fn optional<T>(transport: Option<T>) -> OptionalTransport<T> {

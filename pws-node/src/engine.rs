@@ -69,12 +69,29 @@ impl Engine {
         console::start_capture(self.limits.max_log_bytes);
         let outcome = match run(&mut context, task, &self.limits) {
             Ok(json) => Outcome::Ok(json),
-            Err(error) => Outcome::Error(error),
+            Err(mut error) => {
+                truncate(&mut error.message, MAX_ERROR_MESSAGE_BYTES);
+                Outcome::Error(error)
+            }
         };
         TaskResponse {
             outcome,
             logs: console::take_captured(),
         }
+    }
+}
+
+/// Longest error message sent back; a task may throw a string of any size.
+const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
+
+fn truncate(message: &mut String, max_bytes: usize) {
+    if message.len() > max_bytes {
+        let mut end = max_bytes;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("… [truncated]");
     }
 }
 
@@ -384,11 +401,26 @@ mod tests {
         assert_eq!(ok("({a: 1, f() {}})"), r#"{"a":1}"#);
         assert_eq!(ok("new Date(0)"), r#""1970-01-01T00:00:00.000Z""#);
         assert_eq!(ok("'h\"i'"), r#""h\"i""#);
+        assert_eq!(ok("new Uint8Array([1, 2])"), r#"{"0":1,"1":2}"#);
+        assert_eq!(ok("[Infinity, -0, 1e21]"), "[null,0,1e+21]");
+        assert_eq!(ok("new Map([[1, 2]])"), "{}");
+        assert_eq!(ok("({toJSON() { return 'custom'; }})"), r#""custom""#);
         assert_eq!(error_kind("10n"), ErrorKind::InvalidValue);
         assert_eq!(
             error_kind("let a = {}; a.a = a; a"),
             ErrorKind::InvalidValue
         );
+    }
+
+    #[test]
+    fn huge_error_messages_are_truncated() {
+        match run_task("throw 'x'.repeat(100000)", None) {
+            Outcome::Error(e) => {
+                assert!(e.message.len() < MAX_ERROR_MESSAGE_BYTES + 32);
+                assert!(e.message.ends_with("[truncated]"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -11,12 +11,13 @@ pub mod memory;
 pub mod sandbox;
 mod slots;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use anyhow::{Context, Result};
-use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
-use pws_net::executor::Executor;
+use libp2p::{Multiaddr, PeerId};
+use pws_net::executor::{Cancel, Executor};
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Event, PeerConfig};
 use pws_net::protocol::{ErrorKind, TaskError, TaskResponse};
@@ -69,9 +70,17 @@ pub async fn run(
     let mut slots = Slots::new(config.slots, executor.engine());
     client.set_status(slots.status()).await?;
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
+    let mut running = Running::default();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
+            // Finished tasks first: their slots must be free before the next task is weighed.
+            biased;
+            Some(id) = finished.recv() => {
+                running.finish(id);
+                slots.release();
+                client.set_status(slots.status()).await?;
+            }
             event = peer.events.recv() => match event {
                 Some(Event::InboundTask { from, task, reply }) => {
                     if !slots.try_take() {
@@ -82,10 +91,17 @@ pub async fn run(
                         ));
                         continue;
                     }
-                    let mut guard = TaskGuard { reply: Some(reply), finished: finished_tx.clone() };
-                    let running = executor.execute(task);
-                    tokio::spawn(async move { guard.answer(running.await) });
+                    let (id, cancel) = running.start(from);
+                    let mut guard = TaskGuard { id, reply: Some(reply), finished: finished_tx.clone() };
+                    let task = executor.execute(task, cancel);
+                    tokio::spawn(async move { guard.answer(task.await) });
                     client.set_status(slots.status()).await?;
+                }
+                Some(Event::PeerGone(peer)) => {
+                    let cancelled = running.cancel_from(peer);
+                    if cancelled > 0 {
+                        tracing::info!(%peer, cancelled, "submitter gone: cancelled its tasks");
+                    }
                 }
                 Some(Event::Listening(addr)) => {
                     report(Report::Listening(with_peer_id(addr, local_peer_id)));
@@ -93,10 +109,6 @@ pub async fn run(
                 Some(Event::Registered) => report(Report::Registered),
                 None => anyhow::bail!("the network event loop stopped"),
             },
-            Some(()) = finished.recv() => {
-                slots.release();
-                client.set_status(slots.status()).await?;
-            }
             _ = &mut shutdown => break,
         }
     }
@@ -106,22 +118,64 @@ pub async fn run(
 }
 
 /// Relayed listen addresses already end in our `/p2p/<id>`; direct ones do not.
-fn with_peer_id(addr: Multiaddr, peer_id: libp2p::PeerId) -> Multiaddr {
+fn with_peer_id(addr: Multiaddr, peer_id: PeerId) -> Multiaddr {
     match addr.iter().last() {
         Some(Protocol::P2p(_)) => addr,
         _ => addr.with(Protocol::P2p(peer_id)),
     }
 }
 
+/// The tasks running now, by submitter, so a submitter that goes away has its tasks
+/// cancelled (their slots freed) instead of computing answers nobody will read.
+#[derive(Default)]
+struct Running {
+    next_id: u64,
+    tasks: HashMap<u64, (PeerId, futures::channel::oneshot::Sender<()>)>,
+}
+
+impl Running {
+    fn start(&mut self, from: PeerId) -> (u64, Cancel) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (cancel_tx, cancel) = futures::channel::oneshot::channel();
+        self.tasks.insert(id, (from, cancel_tx));
+        (id, cancel)
+    }
+
+    fn finish(&mut self, id: u64) {
+        self.tasks.remove(&id);
+    }
+
+    /// Cancel every task of `peer`; returns how many.
+    fn cancel_from(&mut self, peer: PeerId) -> usize {
+        let ids: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, (from, _))| *from == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some((_, cancel)) = self.tasks.remove(id) {
+                let _ = cancel.send(());
+            }
+        }
+        ids.len()
+    }
+}
+
 /// Answers a task exactly once and frees its slot, even if the task's future panicked.
 struct TaskGuard {
+    id: u64,
     reply: Option<oneshot::Sender<TaskResponse>>,
-    finished: mpsc::UnboundedSender<()>,
+    finished: mpsc::UnboundedSender<u64>,
 }
 
 impl TaskGuard {
+    /// Free the slot, then answer: a submitter that sends its next task as soon as it has
+    /// the answer must find the slot free.
     fn answer(&mut self, response: TaskResponse) {
         if let Some(reply) = self.reply.take() {
+            let _ = self.finished.send(self.id);
             let _ = reply.send(response);
         }
     }
@@ -130,6 +184,5 @@ impl TaskGuard {
 impl Drop for TaskGuard {
     fn drop(&mut self) {
         self.answer(TaskError::new(ErrorKind::Crashed, "the task ended without an answer").into());
-        let _ = self.finished.send(());
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod cursor;
 pub mod dispatch;
+pub mod job;
+pub mod journal;
 pub mod local;
 pub mod output;
 pub mod session;

@@ -1,16 +1,18 @@
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use libp2p::Multiaddr;
 use pws_net::protocol::TaskRequest;
 use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
 use pws_submit::cursor::Cursor;
 use pws_submit::dispatch;
+use pws_submit::job::{self, inputs, scheduler::SchedulerOptions};
+use pws_submit::journal::Journal;
 use pws_submit::local::LocalNetwork;
 use pws_submit::output::{self, EXIT_NOT_RUN};
 use pws_submit::session::Session;
@@ -31,10 +33,13 @@ struct Cli {
     /// Seconds to wait for a node to become available before giving up.
     #[arg(long, global = true, default_value_t = 10.0)]
     wait: f64,
-    /// Where the submitter keeps its state (the last node used, for round-robin).
-    /// Default: the platform data dir (e.g. ~/.local/share/pws/submit).
+    /// Where the submitter keeps its state (the last node used, for round-robin; the job
+    /// journal). Default: the platform data dir (e.g. ~/.local/share/pws/submit).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// The job journal (SQLite). Default: jobs.sqlite in the data dir.
+    #[arg(long, global = true)]
+    journal: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,6 +71,67 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a function over many inputs across every available node; one JSON result line
+    /// per input.
+    Map {
+        /// JavaScript file with the function; each input is passed to it.
+        task: PathBuf,
+        /// A JSON-lines file: one input (JSON value) per line; `-` reads standard input.
+        #[arg(long, conflicts_with = "range", required_unless_present = "range")]
+        inputs: Option<PathBuf>,
+        /// Integer inputs START..END (END excluded), e.g. 0..1000.
+        #[arg(long)]
+        range: Option<String>,
+        /// How to pick among nodes with free slots.
+        #[arg(long, value_enum, default_value_t = Strategy::LeastLoaded)]
+        strategy: Strategy,
+        /// Wall-clock seconds each task may run; nodes cap this at their own limit.
+        #[arg(long)]
+        timeout: Option<f64>,
+        /// Run each task on this many distinct nodes.
+        #[arg(long, default_value_t = 1)]
+        replicas: u32,
+        /// Accept a result when this many replicas agree (default: a majority).
+        #[arg(long)]
+        quorum: Option<u32>,
+        #[command(flatten)]
+        run: JobRunArgs,
+    },
+    /// List the jobs in the journal with their progress.
+    Jobs {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the result lines a job has so far, in input order.
+    Results {
+        /// The job id (see `jobs`).
+        job: String,
+    },
+    /// Continue an interrupted job: run only the inputs without a final result.
+    Resume {
+        /// The job id (see `jobs`).
+        job: String,
+        #[command(flatten)]
+        run: JobRunArgs,
+    },
+}
+
+/// How a job runs and reports.
+#[derive(Args)]
+struct JobRunArgs {
+    /// Write result lines here instead of standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write result lines as tasks complete instead of in input order.
+    #[arg(long)]
+    unordered: bool,
+    /// Extra attempts for a task lost to a vanished or busy node.
+    #[arg(long, default_value_t = 3)]
+    retries: u32,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,7 +172,7 @@ fn main() -> ExitCode {
 }
 
 /// Why nothing ran: a mistake in how the command was called (exit 2, like clap's own usage
-/// errors), or a network that could not be used (exit 3).
+/// errors), or a network or journal that could not be used (exit 3).
 enum Failure {
     Usage(anyhow::Error),
     NotRun(anyhow::Error),
@@ -123,22 +189,109 @@ fn usage(e: anyhow::Error) -> Failure {
 }
 
 async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
-    let transports = cli.transport.kinds();
     let wait = Duration::try_from_secs_f64(cli.wait).map_err(|_| {
         usage(anyhow::anyhow!(
             "--wait must be a non-negative number of seconds"
         ))
     })?;
-    // Read the task before touching the network: a typo should fail fast.
-    let task = match &cli.command {
+    let data_dir = pws_net::identity::data_dir_or_default(cli.data_dir.clone(), "submit").ok();
+    let journal_path = match (&cli.journal, &data_dir) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(dir)) => Some(dir.join("jobs.sqlite")),
+        (None, None) => None,
+    };
+    let open_journal = || -> Result<Journal, Failure> {
+        let path = journal_path
+            .as_deref()
+            .context("no data directory for the job journal; pass --journal")?;
+        Ok(Journal::open(path)?)
+    };
+
+    // Commands that need no network, and everything read from files before connecting:
+    // a typo should fail fast.
+    let work = match &cli.command {
+        Command::Jobs { json } => {
+            output::print_jobs(&open_journal()?.jobs()?, *json);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Results { job } => {
+            let journal = open_journal()?;
+            let mut stdout = std::io::stdout().lock();
+            journal.results(job, |line| {
+                Ok(std::io::Write::write_all(
+                    &mut stdout,
+                    format!("{line}\n").as_bytes(),
+                )?)
+            })?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Run {
             task,
             input,
             timeout,
             ..
-        } => Some(read_task(task, input.as_deref(), *timeout).map_err(usage)?),
-        Command::Nodes { .. } => None,
+        } => Work::Task(read_task(task, input.as_deref(), *timeout).map_err(usage)?),
+        Command::Nodes { .. } => Work::Nothing,
+        Command::Map {
+            task,
+            inputs,
+            range,
+            strategy,
+            timeout,
+            replicas,
+            quorum,
+            ..
+        } => {
+            let code = read_code(task).map_err(usage)?;
+            let quorum = quorum.unwrap_or(replicas / 2 + 1);
+            if *replicas == 0 || quorum == 0 || quorum > *replicas {
+                return Err(usage(anyhow::anyhow!(
+                    "need 1 <= --quorum <= --replicas (got {quorum} of {replicas})"
+                )));
+            }
+            let options = SchedulerOptions {
+                strategy: *strategy,
+                retries: 0,
+                timeout_ms: timeout_ms(*timeout).map_err(usage)?,
+                wait,
+                replicas: *replicas,
+                quorum,
+            };
+            let mut journal = open_journal()?;
+            let job = match (inputs, range) {
+                (Some(path), _) => {
+                    let lines = inputs::json_lines(path).map_err(usage)?;
+                    journal.create_job(
+                        &code,
+                        &serde_json::to_string(&options).expect("options serialize"),
+                        lines,
+                    )
+                }
+                (None, Some(range)) => {
+                    let range = inputs::parse_range(range).map_err(usage)?;
+                    journal.create_job(
+                        &code,
+                        &serde_json::to_string(&options).expect("options serialize"),
+                        inputs::range(range),
+                    )
+                }
+                (None, None) => unreachable!("clap requires --inputs or --range"),
+            }
+            .map_err(usage)?;
+            eprintln!("job {job}");
+            Work::Job(journal, job, options)
+        }
+        Command::Resume { job, .. } => {
+            let journal = open_journal()?;
+            let record = journal.job(job).map_err(usage)?;
+            let mut options: SchedulerOptions = serde_json::from_str(&record.options)
+                .context("the journaled job options are unreadable")?;
+            options.wait = wait;
+            Work::Job(journal, job.clone(), options)
+        }
     };
+
+    let transports = cli.transport.kinds();
     let (_local, relay) = match (cli.local, cli.relay) {
         (Some(_), Some(_)) => {
             return Err(usage(anyhow::anyhow!(
@@ -162,38 +315,74 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
         }
     };
     let session = Session::connect(&relay, &transports).await?;
-    match cli.command {
-        Command::Run { strategy, json, .. } => {
-            let data_dir = pws_net::identity::data_dir_or_default(cli.data_dir, "submit").ok();
+    match (cli.command, work) {
+        (Command::Run { strategy, json, .. }, Work::Task(task)) => {
             let cursor = Cursor::new(data_dir.as_deref());
-            let task = task.expect("read above for `run`");
             let outcome = dispatch::run(&session, &task, strategy, wait, &cursor).await;
             Ok(output::print_outcome(&outcome, json))
         }
-        Command::Nodes { json } => {
+        (Command::Nodes { json }, _) => {
             let nodes = session.refresh().await?;
             output::print_nodes(&nodes, json);
             Ok(ExitCode::SUCCESS)
         }
+        (
+            Command::Map { run, .. } | Command::Resume { run, .. },
+            Work::Job(mut journal, job, mut options),
+        ) => {
+            options.retries = run.retries;
+            let mut out = open_output(run.out.as_deref())?;
+            let summary = job::run(
+                &session,
+                &mut journal,
+                &job,
+                options,
+                job::Report {
+                    out: &mut out,
+                    ordered: !run.unordered,
+                    quiet: run.quiet,
+                },
+                pws_net::process::shutdown_signal(),
+            )
+            .await?;
+            Ok(output::print_summary(&summary))
+        }
+        _ => unreachable!("work matches its command"),
     }
 }
 
-fn read_task(path: &PathBuf, input: Option<&str>, timeout: Option<f64>) -> Result<TaskRequest> {
-    let code = if path.as_os_str() == "-" {
+/// What a command needs once connected.
+enum Work {
+    Nothing,
+    Task(TaskRequest),
+    Job(Journal, String, SchedulerOptions),
+}
+
+fn open_output(path: Option<&Path>) -> Result<Box<dyn std::io::Write>> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    })
+}
+
+fn read_code(path: &Path) -> Result<String> {
+    if path.as_os_str() == "-" {
         let mut code = String::new();
         std::io::stdin()
             .read_to_string(&mut code)
             .context("cannot read the task from standard input")?;
-        code
+        Ok(code)
     } else {
         std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the task file {}", path.display()))?
-    };
-    if let Some(input) = input {
-        serde_json::from_str::<serde_json::Value>(input)
-            .with_context(|| format!("--input is not valid JSON: {input}"))?;
+            .with_context(|| format!("cannot read the task file {}", path.display()))
     }
-    let timeout_ms = timeout
+}
+
+fn timeout_ms(timeout: Option<f64>) -> Result<Option<u64>> {
+    timeout
         .map(|secs| {
             Duration::try_from_secs_f64(secs)
                 .ok()
@@ -201,10 +390,18 @@ fn read_task(path: &PathBuf, input: Option<&str>, timeout: Option<f64>) -> Resul
                 .map(|t| t.as_millis() as u64)
                 .context("--timeout must be a positive number of seconds")
         })
-        .transpose()?;
+        .transpose()
+}
+
+fn read_task(path: &Path, input: Option<&str>, timeout: Option<f64>) -> Result<TaskRequest> {
+    let code = read_code(path)?;
+    if let Some(input) = input {
+        serde_json::from_str::<serde_json::Value>(input)
+            .with_context(|| format!("--input is not valid JSON: {input}"))?;
+    }
     Ok(TaskRequest {
         code,
         input: input.map(str::to_string),
-        timeout_ms,
+        timeout_ms: timeout_ms(timeout)?,
     })
 }

@@ -129,3 +129,76 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
         }
     }
 }
+
+/// `jobs`: a JSON array, or a table.
+pub fn print_jobs(jobs: &[crate::journal::JobRecord], as_json: bool) {
+    if as_json {
+        println!("{}", serde_json::to_string(jobs).expect("jobs serialize"));
+        return;
+    }
+    if jobs.is_empty() {
+        println!("no jobs");
+        return;
+    }
+    println!(
+        "{:<10}  {:<12}  {:>15}  {:>7}  CREATED",
+        "JOB", "STATE", "DONE/TOTAL", "FAILED"
+    );
+    for job in jobs {
+        println!(
+            "{:<10}  {:<12}  {:>15}  {:>7}  {}",
+            job.id,
+            job.state,
+            format!("{}/{}", job.done, job.total),
+            job.failed,
+            job.created
+        );
+    }
+}
+
+/// Exit status when some tasks of a job failed.
+pub const EXIT_SOME_FAILED: u8 = 1;
+/// Exit status when a job was stopped by Ctrl-C (128 + SIGINT).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The end-of-job summary on stderr; returns the exit status it implies.
+pub fn print_summary(summary: &crate::job::Summary) -> ExitCode {
+    use crate::job::scheduler::End;
+    let secs = summary.elapsed.as_secs_f64();
+    let ran = summary.per_node.values().sum::<u64>();
+    eprintln!(
+        "job {}: {}/{} done, {} failed, {:.2} s, {:.0} tasks/s",
+        summary.job,
+        summary.done,
+        summary.total,
+        summary.failed,
+        secs,
+        ran as f64 / secs.max(f64::EPSILON)
+    );
+    for (node, count) in &summary.per_node {
+        eprintln!("  {node}: {count} tasks");
+    }
+    for node in &summary.excluded {
+        eprintln!("  {node}: excluded after failing repeatedly");
+    }
+    match summary.end {
+        End::Complete if summary.failed == 0 => ExitCode::SUCCESS,
+        End::Complete => ExitCode::from(EXIT_SOME_FAILED),
+        End::NoNodes => {
+            eprintln!(
+                "no node was available; {} inputs are left: `pws-submit resume {}` continues",
+                summary.total - summary.done,
+                summary.job
+            );
+            ExitCode::from(EXIT_NOT_RUN)
+        }
+        End::Interrupted => {
+            eprintln!(
+                "interrupted; `pws-submit resume {}` runs the {} inputs left",
+                summary.job,
+                summary.total - summary.done
+            );
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    }
+}

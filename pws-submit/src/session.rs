@@ -18,7 +18,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A submitter connected to a relay.
+/// A submitter connected to a relay. Cheap to clone; clones share the connection.
+#[derive(Clone)]
 pub struct Session {
     pub client: Client,
 }
@@ -60,20 +61,30 @@ impl Session {
         }
     }
 
-    /// Every node that rendezvous or the DHT knows of.
+    /// The nodes registered at the relay or, where rendezvous finds none (the address given
+    /// is a node's, not a relay's), the nodes the DHT knows. The DHT query starts at once but
+    /// is only waited for when needed: it can take seconds when a known peer has died.
     pub async fn discover(&self) -> Vec<PeerId> {
-        let (registered, providers) = tokio::join!(
-            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.discover_rendezvous()),
-            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.find_providers()),
-        );
-        let mut found = HashSet::new();
-        for (source, result) in [("rendezvous", registered), ("DHT", providers)] {
-            match result {
-                Ok(Ok(peers)) => found.extend(peers),
-                Ok(Err(e)) => tracing::debug!("{source} discovery failed: {e}"),
-                Err(_) => tracing::debug!("{source} discovery timed out"),
+        let providers = tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.find_providers());
+        let registered =
+            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.discover_rendezvous()).await;
+        let mut found: HashSet<PeerId> = match registered {
+            Ok(Ok(peers)) if !peers.is_empty() => peers.into_iter().collect(),
+            other => {
+                tracing::debug!("rendezvous found no nodes ({other:?}); asking the DHT");
+                match providers.await {
+                    Ok(Ok(peers)) => peers.into_iter().collect(),
+                    Ok(Err(e)) => {
+                        tracing::debug!("DHT discovery failed: {e}");
+                        HashSet::new()
+                    }
+                    Err(_) => {
+                        tracing::debug!("DHT discovery timed out");
+                        HashSet::new()
+                    }
+                }
             }
-        }
+        };
         found.remove(&self.client.local_peer_id());
         found.into_iter().collect()
     }

@@ -116,6 +116,15 @@ async fn floor_round_trips(kind: TransportKind) -> Vec<Duration> {
         }
     });
     client.dial(server_addr).unwrap();
+    loop {
+        match client.select_next_some().await {
+            SwarmEvent::ConnectionEstablished { .. } => break,
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                panic!("floor dial failed: {error}")
+            }
+            _ => {}
+        }
+    }
     let mut samples = Vec::with_capacity(ROUND_TRIPS);
     for i in 0..WARM_UP + ROUND_TRIPS {
         let started = Instant::now();

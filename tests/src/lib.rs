@@ -5,7 +5,7 @@
 //! The binaries are found next to the test executable's directory (`target/<profile>/`), so
 //! build them first: `cargo build --bins && cargo test`.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -47,6 +47,14 @@ pub struct Process {
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+/// What a background process printed, once it exited.
+pub struct Finished {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Process {
@@ -71,17 +79,13 @@ impl Process {
             }
         });
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().expect("piped stderr");
+        let pipe = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
+        let (stderr_tx, stderr_lines) = mpsc::channel();
         std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+                let _ = stderr_tx.send(line);
             }
         });
         Process {
@@ -90,6 +94,50 @@ impl Process {
             lines,
             seen: Vec::new(),
             stderr,
+            stderr_lines,
+        }
+    }
+
+    /// Wait (bounded) for a stderr line matching `predicate`; returns it.
+    pub fn wait_for_stderr_line(&mut self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if predicate(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "{} did not print {what} on stderr within {READY_TIMEOUT:?}; stderr: {}",
+                    self.name,
+                    self.stderr.lock().unwrap()
+                ),
+            }
+        }
+    }
+
+    /// Wait (bounded by [`SUBMIT_TIMEOUT_SECS`]) for the process to exit on its own.
+    pub fn wait_with_output(&mut self) -> Finished {
+        let mut child = self.child.take().expect("process still running");
+        let pid = child.id().to_string();
+        let (tx, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match exited.recv_timeout(Duration::from_secs(SUBMIT_TIMEOUT_SECS.into())) {
+            Ok(status) => status.expect("wait for child"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                panic!("{} did not exit within {SUBMIT_TIMEOUT_SECS} s", self.name);
+            }
+        };
+        // The reader threads end with the pipes; collect what they read.
+        let stdout: Vec<String> = self.lines.iter().collect();
+        self.stderr_lines.iter().for_each(drop);
+        self.seen.extend(stdout.iter().cloned());
+        Finished {
+            status,
+            stdout: stdout.join("\n"),
+            stderr: self.stderr.lock().unwrap().clone(),
         }
     }
 
@@ -389,4 +437,27 @@ pub fn task_file(code: &str) -> tempfile::NamedTempFile {
 
 pub fn path_of(file: &tempfile::NamedTempFile) -> &str {
     file.path().to_str().expect("utf-8 path")
+}
+
+/// Ask the registry (bounded number of times) until the only node reports itself busy.
+pub fn wait_until_busy(relay_addr: &str) {
+    for _ in 0..100 {
+        let listing = parse_json_line(&submit(&["--relay", relay_addr, "nodes", "--json"]));
+        if listing[0]["state"] == "busy" {
+            return;
+        }
+    }
+    panic!("the node never became busy");
+}
+
+/// Process ids of the children of `pid` (a node's sandbox workers).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let output = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
 }

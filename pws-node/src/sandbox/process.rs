@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
+use pws_net::executor::{Cancel, cancelled};
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -68,25 +69,31 @@ impl WorkerProcess {
         &mut self,
         task: &TaskRequest,
         time_limit: Duration,
+        cancel: Cancel,
     ) -> Result<WorkerReply, TaskError> {
         let exchange = async {
             frame::write_async(&mut self.stdin, task).await?;
             frame::read_async::<WorkerReply>(&mut self.stdout).await
         };
-        match tokio::time::timeout(time_limit, exchange).await {
-            Ok(Ok(Some(reply))) => Ok(reply),
-            Ok(Ok(None) | Err(_)) => Err(self.cause_of_death().await),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Err(TaskError::new(
+        let stopped = tokio::select! {
+            answer = tokio::time::timeout(time_limit, exchange) => match answer {
+                Ok(Ok(Some(reply))) => return Ok(reply),
+                Ok(Ok(None) | Err(_)) => return Err(self.cause_of_death().await),
+                Err(_) => TaskError::new(
                     ErrorKind::Timeout,
                     format!(
                         "the task ran longer than {:.3} s and was stopped",
                         time_limit.as_secs_f64()
                     ),
-                ))
-            }
-        }
+                ),
+            },
+            () = cancelled(cancel) => TaskError::new(
+                ErrorKind::Rejected,
+                "the task was cancelled: its submitter went away",
+            ),
+        };
+        let _ = self.child.kill().await;
+        Err(stopped)
     }
 
     async fn cause_of_death(&mut self) -> TaskError {

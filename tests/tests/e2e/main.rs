@@ -3,6 +3,7 @@
 mod cli;
 mod discovery;
 mod errors;
+mod jobs;
 mod resilience;
 mod sandbox;
 mod strategies;

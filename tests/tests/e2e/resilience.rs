@@ -2,7 +2,9 @@
 
 use std::thread;
 
-use pws_tests::{Node, Relay, example, parse_json_line, path_of, run_json, submit, task_file};
+use pws_tests::{
+    Node, Relay, example, parse_json_line, path_of, run_json, submit, task_file, wait_until_busy,
+};
 use serde_json::json;
 
 #[test]
@@ -92,15 +94,4 @@ fn a_stopping_node_tells_its_submitters_and_leaves_the_registry() {
     assert!(message.contains("shutting down"), "{result}");
     let listing = parse_json_line(&submit(&["--relay", &relay_addr, "nodes", "--json"]));
     assert_eq!(listing, json!([]), "a stopped node is no longer listed");
-}
-
-/// Poll the registry until the only node reports itself busy (bounded by the harness).
-fn wait_until_busy(relay_addr: &str) {
-    for _ in 0..100 {
-        let listing = parse_json_line(&submit(&["--relay", relay_addr, "nodes", "--json"]));
-        if listing[0]["state"] == "busy" {
-            return;
-        }
-    }
-    panic!("the node never became busy");
 }

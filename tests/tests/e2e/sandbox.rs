@@ -1,7 +1,7 @@
 //! Hostile tasks through a real node: each ends with its documented error kind, and the same
 //! node then answers a normal task correctly within a second.
 
-use pws_tests::{Node, Relay, example, path_of, run_json, task_file};
+use pws_tests::{Node, Relay, children_of, example, path_of, run_json, task_file, wait_until_busy};
 use serde_json::{Value, json};
 
 /// Run `code` and then a normal task; return the hostile task's result object.
@@ -130,5 +130,44 @@ fn a_huge_result_is_refused_and_a_submitter_can_ask_for_less_time() {
     assert!(
         result["ms"].as_f64().unwrap() < 5000.0,
         "the submitter's shorter limit applied: {result}"
+    );
+}
+
+#[test]
+fn a_worker_killed_mid_task_answers_crashed_and_is_replaced() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &["--slots", "1", "--max-time", "120"]);
+    let relay_addr = relay.tcp();
+    let endless = task_file("while (true) {}");
+    let endless_path = path_of(&endless).to_string();
+    let submitter = {
+        let relay_addr = relay_addr.clone();
+        std::thread::spawn(move || run_json(&relay_addr, &["--wait", "0"], &endless_path))
+    };
+    wait_until_busy(&relay_addr);
+    let node_pid = node.process.pid().expect("node running");
+    let workers = children_of(node_pid);
+    assert_eq!(workers.len(), 1, "one slot, one worker: {workers:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &workers[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let result = submitter.join().unwrap();
+    assert_eq!(result["error"]["kind"], "crashed", "{result}");
+    assert!(
+        result["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signal: 9"),
+        "{result}"
+    );
+    let next = run_json(&relay_addr, &[], &example("math.js"));
+    assert_eq!(next["ok"], json!(4), "{next}");
+    assert_ne!(
+        children_of(node_pid),
+        workers,
+        "the dead worker was replaced"
     );
 }

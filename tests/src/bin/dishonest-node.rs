@@ -1,0 +1,52 @@
+//! A node that lies: it joins the network like `pws-node` (built from the same `pws-net`
+//! library) but answers every task with a wrong result. Tests use it to check that
+//! `pws-submit map --replicas k --quorum q` catches faulty nodes. Not part of the product.
+//!
+//! Usage: dishonest-node <relay multiaddr> <wrong answer as JSON>
+
+use pws_net::identity::Identity;
+use pws_net::peer::{self, Event, PeerConfig};
+use pws_net::protocol::{NodeState, NodeStatus, TaskResponse};
+use pws_net::swarm::Role;
+use pws_net::transport::{TransportKind, any_port_addrs};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    pws_net::process::init();
+    let mut args = std::env::args().skip(1);
+    let relay = args.next().expect("relay address").parse()?;
+    let answer = args.next().unwrap_or_else(|| "666".into());
+    let identity = Identity::ephemeral()?;
+    let peer_id = identity.keypair.public().to_peer_id();
+    let mut peer = peer::spawn(PeerConfig {
+        role: Role::Node,
+        identity,
+        transports: TransportKind::ALL.to_vec(),
+        listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
+        relay: Some(relay),
+    })?;
+    let mut completed = 0;
+    let status = |completed| NodeStatus {
+        state: NodeState::Idle,
+        free_slots: 4,
+        total_slots: 4,
+        completed,
+        version: "dishonest".into(),
+        engine: "lies 1.0".into(),
+        addrs: Vec::new(),
+    };
+    peer.client.set_status(status(completed)).await?;
+    println!("{peer_id}");
+    while let Some(event) = peer.events.recv().await {
+        match event {
+            Event::InboundTask { reply, .. } => {
+                let _ = reply.send(TaskResponse::ok(answer.clone()));
+                completed += 1;
+                peer.client.set_status(status(completed)).await?;
+            }
+            Event::Registered => println!("registered"),
+            Event::Listening(_) | Event::PeerGone(_) => {}
+        }
+    }
+    Ok(())
+}
