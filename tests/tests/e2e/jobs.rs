@@ -66,6 +66,11 @@ fn start_map(relay: &str, journal: &str, task: &str, range: &str) -> (Process, S
     (process, job.trim_start_matches("job ").trim().to_string())
 }
 
+/// The journal file inside a test's temporary directory.
+fn journal_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("jobs.sqlite").to_str().unwrap().to_string()
+}
+
 /// Ask (a bounded number of times) until the job has at least `done` results journaled.
 fn wait_for_progress(journal: &str, job: &str, done: u64) {
     for _ in 0..200 {
@@ -82,9 +87,8 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
     let nodes: Vec<Node> = (0..2)
         .map(|_| Node::start(&relay, &["--slots", "2"]))
         .collect();
-    let journal = tempfile::tempdir().unwrap();
-    let journal = journal.path().join("jobs.sqlite");
-    let journal = journal.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = &journal_in(&dir);
     let task = task_file("function(n) { return n * n; }");
     let output = submit(&[
         "--relay",
@@ -189,8 +193,7 @@ fn killing_a_node_mid_job_loses_nothing_and_duplicates_nothing() {
         .map(|_| Node::start(&relay, &["--slots", "1"]))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("jobs.sqlite");
-    let journal = journal.to_str().unwrap();
+    let journal = &journal_in(&dir);
     let task = task_file(SLOW_DOUBLE);
     let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&task), "0..400");
     wait_for_progress(journal, &job, 60);
@@ -210,8 +213,7 @@ fn a_killed_submitter_resumes_and_every_input_has_exactly_one_result() {
         .map(|_| Node::start(&relay, &["--slots", "1"]))
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("jobs.sqlite");
-    let journal = journal.to_str().unwrap();
+    let journal = &journal_in(&dir);
     let task = task_file(SLOW_DOUBLE);
     let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&task), "0..300");
     wait_for_progress(journal, &job, 40);
@@ -253,8 +255,7 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
     liar.wait_for_line("registered", |line| line == "registered");
 
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("jobs.sqlite");
-    let journal = journal.to_str().unwrap();
+    let journal = &journal_in(&dir);
     let task = task_file("function(n) { return {square: n * n}; }");
     let relay_addr = relay.tcp();
     let map = |quorum: &str| {
@@ -322,8 +323,7 @@ fn ctrl_c_stops_a_job_cleanly_and_frees_the_nodes() {
     let relay = Relay::start();
     let node = Node::start(&relay, &["--slots", "2", "--max-time", "120"]);
     let dir = tempfile::tempdir().unwrap();
-    let journal = dir.path().join("jobs.sqlite");
-    let journal = journal.to_str().unwrap();
+    let journal = &journal_in(&dir);
     let endless = task_file("function(n) { while (true) {} }");
     let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&endless), "0..10");
     pws_tests::wait_until_busy(&relay.tcp());
