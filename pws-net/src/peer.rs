@@ -97,6 +97,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         registry: Registry::default(),
         discovery: Discovery::default(),
         own_status: None,
+        status_changed: false,
         relay_waiters: Vec::new(),
         pending_tasks: HashMap::new(),
         pending_status: HashMap::new(),
@@ -159,6 +160,8 @@ struct EventLoop {
     registry: Registry,
     discovery: Discovery,
     own_status: Option<NodeStatus>,
+    /// `own_status` changed since it was last announced.
+    status_changed: bool,
     relay_waiters: Vec<Reply<PeerId>>,
     pending_tasks: HashMap<OutboundRequestId, Reply<TaskResponse>>,
     pending_status: HashMap<OutboundRequestId, Reply<NodeStatus>>,
@@ -172,6 +175,7 @@ struct EventLoop {
 impl EventLoop {
     async fn run(mut self) {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        // Status changes are announced at most this often.
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tokio::select! {
@@ -184,6 +188,9 @@ impl EventLoop {
                 Some((id, answer)) = self.task_answers.next() => self.on_task_answer(id, answer),
                 _ = heartbeat.tick() => self.on_heartbeat(),
                 _ = tick.tick() => {
+                    if std::mem::take(&mut self.status_changed) {
+                        self.announce();
+                    }
                     self.redial_if_due();
                     if self.discovery.registration_due(Instant::now()) {
                         self.register_if_connected();
@@ -564,11 +571,10 @@ impl EventLoop {
                 let _ = reply.send(Ok(self.registry.snapshot()));
             }
             Command::SetStatus(status) => {
-                let changed = self.own_status.as_ref() != Some(&status);
+                // Announced on the next tick: a busy node changes status twice per task, and
+                // signing and publishing each change would cost more than a trivial task.
+                self.status_changed |= self.own_status.as_ref() != Some(&status);
                 self.own_status = Some(status);
-                if changed {
-                    self.announce();
-                }
             }
             Command::Shutdown(reply) => self.start_draining(reply),
         }

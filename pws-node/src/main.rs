@@ -78,12 +78,17 @@ fn main() -> Result<()> {
             },
         },
     };
-    tokio::runtime::Runtime::new()?.block_on(pws_node::run(
-        config,
-        pws_net::process::shutdown_signal(),
-        |report| match report {
-            Report::Listening(addr) => println!("{addr}"),
-            Report::Registered => println!("registered"),
-        },
-    ))
+    // Tasks run in worker processes; one thread carries the network and the supervision,
+    // which keeps an idle node small.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(pws_node::run(
+            config,
+            pws_net::process::shutdown_signal(),
+            |report| match report {
+                Report::Listening(addr) => println!("{addr}"),
+                Report::Registered => println!("registered"),
+            },
+        ))
 }

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
-/// Slots of each in-process node: they share this machine's cores.
-const LOCAL_NODE_SLOTS: u32 = 2;
+/// Slots of each in-process node of `--local`: they share this machine's cores.
+pub const LOCAL_NODE_SLOTS: u32 = 2;
 
 /// A running local network; it stops with the process.
 pub struct LocalNetwork {
@@ -22,8 +22,9 @@ pub struct LocalNetwork {
 }
 
 impl LocalNetwork {
-    /// Start a relay and `nodes` nodes, and wait until every node is registered.
-    pub async fn start(nodes: usize) -> Result<Self> {
+    /// Start a relay and `nodes` nodes of `slots` slots each, and wait until every node is
+    /// registered.
+    pub async fn start(nodes: usize, slots: u32) -> Result<Self> {
         let (listen_tx, mut listening) = mpsc::unbounded_channel();
         let relay_config = RelayConfig {
             identity: Identity::ephemeral()?,
@@ -58,7 +59,7 @@ impl LocalNetwork {
         for index in 0..nodes {
             let config = NodeConfig {
                 relay: relay_tcp.clone(),
-                slots: LOCAL_NODE_SLOTS,
+                slots,
                 identity: Identity::ephemeral()?,
                 listen: any_port_addrs(LOOPBACK),
                 limits: SandboxLimits::default(),

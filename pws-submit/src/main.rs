@@ -13,7 +13,7 @@ use pws_submit::cursor::Cursor;
 use pws_submit::dispatch;
 use pws_submit::job::{self, inputs, scheduler::SchedulerOptions};
 use pws_submit::journal::Journal;
-use pws_submit::local::LocalNetwork;
+use pws_submit::local::{LOCAL_NODE_SLOTS, LocalNetwork};
 use pws_submit::output::{self, EXIT_NOT_RUN};
 use pws_submit::session::Session;
 
@@ -306,7 +306,7 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
         (None, Some(relay)) => (None, relay),
         (Some(0), None) => return Err(usage(anyhow::anyhow!("--local needs at least 1 node"))),
         (Some(nodes), None) => {
-            let local = LocalNetwork::start(nodes).await?;
+            let local = LocalNetwork::start(nodes, LOCAL_NODE_SLOTS).await?;
             let relay = local
                 .relay_addr(&transports)
                 .context("the local relay has no address for the chosen transport")?
