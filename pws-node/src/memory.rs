@@ -41,29 +41,27 @@ fn release(bytes: usize) {
     IN_USE.fetch_sub(bytes, Ordering::Relaxed);
 }
 
+/// Allocate `bytes` with `allocate` if the limit allows, keeping the count right either way.
+fn counted(bytes: usize, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !reserve(bytes) {
+        return std::ptr::null_mut();
+    }
+    let ptr = allocate();
+    if ptr.is_null() {
+        release(bytes);
+    }
+    ptr
+}
+
 // SAFETY: every call is forwarded to the system allocator unchanged; only the bookkeeping
 // around it is added, and a refused request returns null as `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for LimitedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let ptr = unsafe { System.alloc(layout) };
-        if ptr.is_null() {
-            release(layout.size());
-        }
-        ptr
+        counted(layout.size(), || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if ptr.is_null() {
-            release(layout.size());
-        }
-        ptr
+        counted(layout.size(), || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -28,10 +28,8 @@ async fn exchange(
     Ok(answer)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
-    let relay = Relay::start();
-    let mut node = Node::start(&relay, &[]);
+/// A bare libp2p peer connected to `node` over TCP, able to open raw protocol streams.
+fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
     let node_addr: Multiaddr = node
         .addrs
         .iter()
@@ -39,8 +37,6 @@ async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
         .expect("node has a TCP address")
         .parse()
         .unwrap();
-    let node_id: PeerId = node.peer_id.parse().unwrap();
-
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -52,9 +48,17 @@ async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
         .with_behaviour(|_| libp2p_stream::Behaviour::new())
         .unwrap()
         .build();
-    let mut control = swarm.behaviour().new_control();
+    let control = swarm.behaviour().new_control();
     swarm.dial(node_addr).unwrap();
     tokio::spawn(async move { while swarm.next().await.is_some() {} });
+    (control, node.peer_id.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
+    let relay = Relay::start();
+    let mut node = Node::start(&relay, &[]);
+    let (mut control, node_id) = raw_peer(&node);
 
     let conversation = async {
         // A well-formed request first, so we know the stream really reaches the task protocol.
@@ -98,4 +102,36 @@ async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
         node.process.terminate(),
         "the node exits cleanly after all that"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_answers_busy_at_once() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &["--slots", "1", "--max-time", "60"]);
+    let (mut control, node_id) = raw_peer(&node);
+    let conversation = async {
+        // Occupy the only slot, and keep the stream open without waiting for its answer.
+        let mut endless = control
+            .open_stream(node_id, TASK_PROTOCOL)
+            .await
+            .expect("stream");
+        endless
+            .write_all(&to_cbor(&TaskRequest::new("while (true) {}")))
+            .await
+            .unwrap();
+        endless.close().await.unwrap();
+        // Ask until the slot is taken (the first task may still be on its way in).
+        for _ in 0..100 {
+            let answer = exchange(&mut control, node_id, &to_cbor(&TaskRequest::new("1"))).await;
+            let response: TaskResponse = from_cbor(&answer.expect("an answer")).unwrap();
+            if let pws_net::protocol::Outcome::Error(error) = response.outcome {
+                assert_eq!(error.kind, pws_net::protocol::ErrorKind::Busy, "{error}");
+                return;
+            }
+        }
+        panic!("the node never reported busy");
+    };
+    tokio::time::timeout(STREAM_TIMEOUT, conversation)
+        .await
+        .expect("busy comes back at once, not after the running task");
 }
