@@ -4,7 +4,7 @@
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{NodeStatus, TaskRequest, TaskResponse};
+use crate::protocol::{NodeStatus, ProgressReport, TaskRequest, TaskResponse};
 use crate::status::NodeInfo;
 
 /// Why a network operation failed.
@@ -30,6 +30,7 @@ pub(crate) enum Command {
     SendTask(PeerId, TaskRequest, Reply<TaskResponse>),
     Registry(Reply<Vec<NodeInfo>>),
     SetStatus(NodeStatus),
+    ReportProgress(PeerId, ProgressReport),
     Shutdown(Reply<()>),
 }
 
@@ -90,6 +91,14 @@ impl Client {
             .send(Command::SetStatus(status))
             .await
             .map_err(|_| NetError::Stopped)
+    }
+
+    /// Tell `submitter` how far one of its tasks has come. Best effort and never blocking:
+    /// a report that finds the event loop busy is dropped (a later one supersedes it).
+    pub fn report_progress(&self, submitter: PeerId, report: ProgressReport) {
+        let _ = self
+            .commands
+            .try_send(Command::ReportProgress(submitter, report));
     }
 
     /// Leave the network cleanly: announce stopping, unregister, answer pending tasks with

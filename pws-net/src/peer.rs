@@ -19,8 +19,8 @@ use crate::client::{Client, Command, NetError, Reply};
 use crate::discovery::{self, Discovery};
 use crate::identity::Identity;
 use crate::protocol::{
-    ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, STATUS_TOPIC, TaskRequest, TaskResponse,
-    from_cbor, to_cbor,
+    ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, ProgressAck, ProgressReport, STATUS_TOPIC,
+    TaskRequest, TaskResponse, from_cbor, to_cbor,
 };
 use crate::status::{HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
@@ -53,6 +53,8 @@ pub enum Event {
     },
     /// The last connection to this peer closed: its tasks have nobody left to answer.
     PeerGone(PeerId),
+    /// A node reported how far one of our tasks has come.
+    Progress(ProgressReport),
 }
 
 /// A running peer: its command handle and its event stream.
@@ -106,8 +108,15 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         task_answers: FuturesUnordered::new(),
         unflushed_responses: 0,
         draining: None,
+        dialed_once: false,
     };
-    event_loop.dial_relay();
+    // Native WebRTC dials through its own listener's socket: with listeners to open, the
+    // first dial waits for the first of them (bounded, in case none ever comes up).
+    if config.listen.is_empty() {
+        event_loop.dial_relay();
+    } else if let Some(relay) = &mut event_loop.relay {
+        relay.redial_at = Some(Instant::now() + FIRST_LISTENER_GRACE);
+    }
     tokio::spawn(event_loop.run());
     Ok(Peer { client, events })
 }
@@ -123,6 +132,8 @@ struct RelayLink {
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait for a first listener before the relay is dialed anyway.
+const FIRST_LISTENER_GRACE: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 /// How long a stopping peer waits for its last answers to leave.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
@@ -170,6 +181,8 @@ struct EventLoop {
     task_answers: FuturesUnordered<futures::future::BoxFuture<'static, TaskAnswer>>,
     unflushed_responses: usize,
     draining: Option<(Instant, Reply<()>)>,
+    /// The relay has been dialed at least once.
+    dialed_once: bool,
 }
 
 impl EventLoop {
@@ -205,6 +218,7 @@ impl EventLoop {
 
     fn dial_relay(&mut self) {
         let Some(relay) = &mut self.relay else { return };
+        self.dialed_once = true;
         relay.redial_at = None;
         let opts = DialOpts::peer_id(relay.peer_id)
             .addresses(vec![relay.addr.clone()])
@@ -213,6 +227,11 @@ impl EventLoop {
             tracing::warn!("cannot dial the relay: {e}");
             relay.schedule_redial();
         }
+    }
+
+    /// Whether the relay is still waiting for its first dial (held until a listener is up).
+    fn awaiting_first_listener(&self) -> bool {
+        self.relay.is_some() && !self.dialed_once
     }
 
     fn redial_if_due(&mut self) {
@@ -283,6 +302,9 @@ impl EventLoop {
                     self.discovery.addresses_changed();
                 }
                 let _ = self.events.try_send(Event::Listening(address));
+                if self.awaiting_first_listener() {
+                    self.dial_relay();
+                }
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 self.swarm.remove_external_address(&address);
@@ -366,6 +388,20 @@ impl EventLoop {
             }
             BehaviourEvent::Task(event) => self.on_task_event(event),
             BehaviourEvent::Status(event) => self.on_status_event(event),
+            BehaviourEvent::Progress(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .progress
+                    .send_response(channel, ProgressAck {});
+                let _ = self.events.try_send(Event::Progress(request));
+            }
             _ => {}
         }
     }
@@ -575,6 +611,12 @@ impl EventLoop {
                 // signing and publishing each change would cost more than a trivial task.
                 self.status_changed |= self.own_status.as_ref() != Some(&status);
                 self.own_status = Some(status);
+            }
+            Command::ReportProgress(submitter, report) => {
+                self.swarm
+                    .behaviour_mut()
+                    .progress
+                    .send_request(&submitter, report);
             }
             Command::Shutdown(reply) => self.start_draining(reply),
         }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub const TASK_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/task/1.0.0");
 /// Request-response protocol asking a node for its current status.
 pub const STATUS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/status/1.0.0");
+/// Request-response protocol a node uses to tell a submitter how far a task has come.
+pub const PROGRESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/progress/1.0.0");
 /// Kademlia protocol of the PWS DHT (kept apart from the public IPFS DHT).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/kad/1.0.0");
 /// Rendezvous namespace under which nodes register at the relay.
@@ -40,6 +42,10 @@ pub struct TaskRequest {
     /// of this and its own limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// A submitter-chosen id; when present, the node reports the task's `progress()` calls
+    /// back to the submitter on [`PROGRESS_PROTOCOL`] under this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
 }
 
 impl TaskRequest {
@@ -48,9 +54,23 @@ impl TaskRequest {
             code: code.into(),
             input: None,
             timeout_ms: None,
+            id: None,
         }
     }
 }
+
+/// How far a running task has come, as the task itself said with `progress(fraction)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressReport {
+    /// The [`TaskRequest::id`] of the task.
+    pub id: u64,
+    /// Between 0 and 1.
+    pub fraction: f64,
+}
+
+/// The submitter's acknowledgement of a progress report: an empty map.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressAck {}
 
 /// The answer to a task: its outcome and what it wrote to `console`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,8 +17,8 @@ use libp2p::{
 use crate::identity::Identity;
 use crate::protocol::{
     IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES,
-    MAX_TASK_RESPONSE_BYTES, NodeStatus, STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL,
-    TaskRequest, TaskResponse,
+    MAX_TASK_RESPONSE_BYTES, NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport,
+    STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL, TaskRequest, TaskResponse,
 };
 use crate::transport::{self, TransportKind};
 
@@ -88,6 +88,7 @@ pub struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub task: request_response::cbor::Behaviour<TaskRequest, TaskResponse>,
     pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
+    pub progress: request_response::cbor::Behaviour<ProgressReport, ProgressAck>,
 }
 
 /// Build the swarm of a peer with `role`, speaking the transports in `kinds`.
@@ -150,9 +151,22 @@ fn behaviour(
     )
     .map_err(|e| anyhow::anyhow!("cannot create gossipsub: {e}"))?;
 
-    let (task_support, status_support) = match role {
-        Role::Node => (ProtocolSupport::Inbound, ProtocolSupport::Inbound),
-        Role::Submitter | Role::Relay(_) => (ProtocolSupport::Outbound, ProtocolSupport::Outbound),
+    let (task_support, status_support, progress_support) = match role {
+        Role::Node => (
+            ProtocolSupport::Inbound,
+            ProtocolSupport::Inbound,
+            ProtocolSupport::Outbound,
+        ),
+        Role::Submitter => (
+            ProtocolSupport::Outbound,
+            ProtocolSupport::Outbound,
+            ProtocolSupport::Inbound,
+        ),
+        Role::Relay(_) => (
+            ProtocolSupport::Outbound,
+            ProtocolSupport::Outbound,
+            ProtocolSupport::Outbound,
+        ),
     };
     let task = request_response::Behaviour::with_codec(
         request_response::cbor::codec::Codec::default()
@@ -172,6 +186,14 @@ fn behaviour(
         request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
     );
 
+    let progress = request_response::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_STATUS_BYTES)
+            .set_response_size_maximum(MAX_STATUS_BYTES),
+        [(PROGRESS_PROTOCOL, progress_support)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+    );
+
     Ok(Behaviour {
         relay_client,
         relay_server: relay_server.into(),
@@ -187,5 +209,6 @@ fn behaviour(
         gossipsub,
         task,
         status,
+        progress,
     })
 }

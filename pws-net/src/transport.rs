@@ -91,7 +91,7 @@ pub fn describe(addr: &Multiaddr) -> String {
 }
 
 /// Longest time to set up one connection, dial to secured and multiplexed.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The composed transport over the chosen kinds (the relay client is added by the builder).
 pub fn build(

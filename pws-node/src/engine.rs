@@ -61,6 +61,7 @@ impl Engine {
         limits.set_loop_iteration_limit(self.limits.loop_iterations);
         limits.set_recursion_limit(self.limits.recursion);
         console::install(&mut context);
+        crate::progress::install(&mut context);
         FreshContext(context)
     }
 
@@ -272,7 +273,7 @@ fn describe(error: &JsError, context: &mut Context) -> String {
 mod tests {
     use super::*;
 
-    /// Every global a task sees: ECMAScript's built-ins and `console`. Nothing reaches the
+    /// Every global a task sees: ECMAScript's built-ins, `console` and `progress`. Nothing reaches the
     /// file system, network, processes or environment.
     const ALLOWED_GLOBALS: &[&str] = &[
         "AggregateError",
@@ -334,6 +335,7 @@ mod tests {
         "isNaN",
         "parseFloat",
         "parseInt",
+        "progress",
         "undefined",
     ];
 
@@ -518,6 +520,16 @@ mod tests {
         let total: usize = flood.logs.iter().map(String::len).sum();
         assert!(total <= 64 + 40, "{total} bytes kept");
         assert!(flood.logs.last().unwrap().contains("truncated"));
+    }
+
+    #[test]
+    fn progress_reaches_the_sink_clamped() {
+        let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let sink = seen.clone();
+        crate::progress::set_sink(Some(Box::new(move |f| sink.borrow_mut().push(f))));
+        assert_eq!(ok("progress(0.25); progress(7); progress('x'); 1"), "1");
+        crate::progress::set_sink(None);
+        assert_eq!(*seen.borrow(), [0.25, 1.0]);
     }
 
     #[test]

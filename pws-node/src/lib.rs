@@ -8,6 +8,7 @@
 mod console;
 pub mod engine;
 pub mod memory;
+mod progress;
 pub mod sandbox;
 mod slots;
 
@@ -17,10 +18,10 @@ use std::future::Future;
 use anyhow::{Context, Result};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
-use pws_net::executor::{Cancel, Executor};
+use pws_net::executor::{Cancel, Executor, Progress};
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Event, PeerConfig};
-use pws_net::protocol::{ErrorKind, TaskError, TaskResponse};
+use pws_net::protocol::{ErrorKind, ProgressReport, TaskError, TaskResponse};
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
 use tokio::sync::{mpsc, oneshot};
@@ -93,7 +94,8 @@ pub async fn run(
                     }
                     let (id, cancel) = running.start(from);
                     let mut guard = TaskGuard { id, reply: Some(reply), finished: finished_tx.clone() };
-                    let task = executor.execute(task, cancel);
+                    let progress = progress_to(&client, from, task.id);
+                    let task = executor.execute(task, cancel, progress);
                     tokio::spawn(async move { guard.answer(task.await) });
                     client.set_status(slots.status()).await?;
                 }
@@ -107,6 +109,8 @@ pub async fn run(
                     report(Report::Listening(with_peer_id(addr, local_peer_id)));
                 }
                 Some(Event::Registered) => report(Report::Registered),
+                // Nodes send progress; they do not receive it.
+                Some(Event::Progress(_)) => {}
                 None => anyhow::bail!("the network event loop stopped"),
             },
             _ = &mut shutdown => break,
@@ -115,6 +119,19 @@ pub async fn run(
     tracing::info!("shutting down");
     client.shutdown().await?;
     Ok(())
+}
+
+/// Progress reports of a task go back to its submitter when it gave the task an id.
+fn progress_to(client: &pws_net::client::Client, submitter: PeerId, id: Option<u64>) -> Progress {
+    match id {
+        Some(id) => {
+            let client = client.clone();
+            Box::new(move |fraction| {
+                client.report_progress(submitter, ProgressReport { id, fraction })
+            })
+        }
+        None => Box::new(|_| {}),
+    }
 }
 
 /// Relayed listen addresses already end in our `/p2p/<id>`; direct ones do not.

@@ -2,6 +2,7 @@
 //! waiting (up to a limit) for a node to become available.
 
 use std::collections::HashSet;
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -32,6 +33,11 @@ pub async fn run(
     cursor: &Cursor,
 ) -> Dispatched {
     let deadline = Instant::now() + wait;
+    // An id makes nodes report the task's progress back to us.
+    let task = &TaskRequest {
+        id: Some(rand::random()),
+        ..task.clone()
+    };
     let mut unreachable: HashSet<PeerId> = HashSet::new();
     let mut busy: HashSet<PeerId> = HashSet::new();
     let mut last_error = None;
@@ -53,7 +59,12 @@ pub async fn run(
             continue;
         };
         let started = Instant::now();
-        let answer = session.client.send_task(node, task.clone()).await;
+        let answer = with_progress(
+            session,
+            session.client.send_task(node, task.clone()),
+            task.id,
+        )
+        .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         match answer {
             Ok(TaskResponse {
@@ -79,6 +90,35 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Await `answer`, showing the task's progress reports meanwhile: a bar on stderr when it
+/// is a terminal, debug log lines always.
+async fn with_progress<T>(
+    session: &Session,
+    answer: impl std::future::Future<Output = T>,
+    id: Option<u64>,
+) -> T {
+    let Some(id) = id else { return answer.await };
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(1000)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    tokio::pin!(answer);
+    let result = loop {
+        tokio::select! {
+            result = &mut answer => break result,
+            Some(report) = session.next_progress() => {
+                if report.id == id {
+                    tracing::debug!("progress {}", report.fraction);
+                    bar.set_position((report.fraction * 1000.0) as u64);
+                }
+            }
+        }
+    };
+    bar.finish_and_clear();
+    result
 }
 
 fn no_answer(error: TaskError) -> Dispatched {

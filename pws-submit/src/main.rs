@@ -403,5 +403,6 @@ fn read_task(path: &Path, input: Option<&str>, timeout: Option<f64>) -> Result<T
         code,
         input: input.map(str::to_string),
         timeout_ms: timeout_ms(timeout)?,
+        id: None,
     })
 }

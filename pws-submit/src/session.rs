@@ -2,6 +2,7 @@
 //! DHT) and ask each for its status at once, rather than waiting for the next heartbeat.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -9,12 +10,15 @@ use futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use pws_net::client::Client;
 use pws_net::identity::Identity;
-use pws_net::peer::{self, PeerConfig};
+use pws_net::peer::{self, Event, PeerConfig};
+use pws_net::protocol::ProgressReport;
 use pws_net::status::NodeInfo;
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
+use tokio::sync::{Mutex, mpsc};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Room for a few dial attempts: a stalled one is given up after 5 s (`transport.rs`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -22,6 +26,8 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Session {
     pub client: Client,
+    /// What the network reports to this submitter (progress of its tasks).
+    events: Arc<Mutex<mpsc::Receiver<Event>>>,
 }
 
 impl Session {
@@ -49,10 +55,9 @@ impl Session {
             relay: Some(relay.clone()),
         })?;
         let client = peer.client;
-        // Nothing to report: a submitter has no listeners worth printing or tasks to serve.
-        drop(peer.events);
+        let events = Arc::new(Mutex::new(peer.events));
         match tokio::time::timeout(CONNECT_TIMEOUT, client.wait_for_relay()).await {
-            Ok(Ok(_)) => Ok(Self { client }),
+            Ok(Ok(_)) => Ok(Self { client, events }),
             Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
             Err(_) => bail!(
                 "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
@@ -87,6 +92,16 @@ impl Session {
         };
         found.remove(&self.client.local_peer_id());
         found.into_iter().collect()
+    }
+
+    /// The next progress report for one of our tasks (other events are of no use here).
+    pub async fn next_progress(&self) -> Option<ProgressReport> {
+        let mut events = self.events.lock().await;
+        loop {
+            if let Event::Progress(report) = events.recv().await? {
+                return Some(report);
+            }
+        }
     }
 
     /// Discover nodes and ask each for its status; returns the resulting registry.

@@ -361,11 +361,17 @@ pub fn submit(args: &[&str]) -> Output {
 }
 
 pub fn submit_with_stdin(args: &[&str], stdin: &str) -> Output {
+    submit_with(args, stdin, &[])
+}
+
+/// Run `pws-submit` with `args`, `stdin` and extra environment variables.
+pub fn submit_with(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     use std::io::Write;
     let mut child = Command::new("timeout")
         .args(["--kill-after=5", &SUBMIT_TIMEOUT_SECS.to_string()])
         .arg(bin("pws-submit"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

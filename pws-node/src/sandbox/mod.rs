@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use pws_net::executor::{Cancel, Executor};
+use pws_net::executor::{Cancel, Executor, Progress};
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
 
 use crate::engine::{ENGINE, EngineLimits};
@@ -77,8 +77,8 @@ impl Sandbox {
     }
 
     /// Run one task in a worker of the pool, within the node's limits, until it ends or
-    /// `cancel` fires.
-    pub async fn run(&self, task: TaskRequest, cancel: Cancel) -> TaskResponse {
+    /// `cancel` fires; the task's `progress()` calls go to `progress`.
+    pub async fn run(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskResponse {
         let inner = &self.inner;
         let time_limit = task
             .timeout_ms
@@ -96,7 +96,7 @@ impl Sandbox {
                 .into();
             }
         };
-        match worker.run(&task, time_limit, cancel).await {
+        match worker.run(&task, time_limit, cancel, &*progress).await {
             Ok(reply) => {
                 self.inner.idle.lock().expect("pool lock").push(worker);
                 reply.response
@@ -127,9 +127,14 @@ impl Sandbox {
 }
 
 impl Executor for Sandbox {
-    fn execute(&self, task: TaskRequest, cancel: Cancel) -> BoxFuture<'static, TaskResponse> {
+    fn execute(
+        &self,
+        task: TaskRequest,
+        cancel: Cancel,
+        progress: Progress,
+    ) -> BoxFuture<'static, TaskResponse> {
         let sandbox = self.clone();
-        Box::pin(async move { sandbox.run(task, cancel).await })
+        Box::pin(async move { sandbox.run(task, cancel, progress).await })
     }
 
     fn engine(&self) -> String {

@@ -12,7 +12,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 use super::frame;
-use super::worker::{WORKER_ENV, WorkerConfig, WorkerReply};
+use super::worker::{WORKER_ENV, WorkerConfig, WorkerMessage, WorkerReply};
 
 /// How much of a dying worker's stderr is kept to explain its death.
 const STDERR_TAIL_BYTES: usize = 4096;
@@ -70,10 +70,17 @@ impl WorkerProcess {
         task: &TaskRequest,
         time_limit: Duration,
         cancel: Cancel,
+        progress: &(dyn Fn(f64) + Send + Sync),
     ) -> Result<WorkerReply, TaskError> {
         let exchange = async {
             frame::write_async(&mut self.stdin, task).await?;
-            frame::read_async::<WorkerReply>(&mut self.stdout).await
+            loop {
+                match frame::read_async::<WorkerMessage>(&mut self.stdout).await? {
+                    Some(WorkerMessage::Progress(fraction)) => progress(fraction),
+                    Some(WorkerMessage::Done(reply)) => return Ok(Some(reply)),
+                    None => return Ok::<_, std::io::Error>(None),
+                }
+            }
         };
         let stopped = tokio::select! {
             answer = tokio::time::timeout(time_limit, exchange) => match answer {

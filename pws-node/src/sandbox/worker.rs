@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::frame;
 use crate::engine::{Engine, EngineLimits};
-use crate::memory;
+use crate::{memory, progress};
 
 /// Set (to the JSON [`WorkerConfig`]) in the environment of a worker process.
 pub const WORKER_ENV: &str = "PWS_SANDBOX_WORKER";
@@ -24,6 +24,16 @@ pub struct WorkerConfig {
     /// Heap a task may use on top of the worker's own, in bytes.
     pub max_memory_bytes: usize,
 }
+
+/// What a worker writes to the node while a task runs: progress, then the reply.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum WorkerMessage {
+    Progress(f64),
+    Done(WorkerReply),
+}
+
+/// Progress reports leave the worker at most this often (the last one always).
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The worker's answer to one task.
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,12 +73,20 @@ pub fn run_if_requested() {
 fn serve(config: WorkerConfig) -> io::Result<()> {
     let engine = Engine::new(config.engine);
     let mut input = io::stdin().lock();
-    let mut output = io::stdout().lock();
     // The context for the next task is built while waiting for it.
     let mut next = engine.prepare();
     memory::set_limit(memory::in_use().saturating_add(config.max_memory_bytes));
     while let Some(task) = frame::read::<TaskRequest>(&mut input)? {
         let started = Instant::now();
+        let mut last_report: Option<Instant> = None;
+        progress::set_sink(Some(Box::new(move |fraction| {
+            let due = last_report.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL);
+            if due || fraction >= 1.0 {
+                last_report = Some(Instant::now());
+                // A node that stopped reading will kill this worker; nothing to do here.
+                let _ = frame::write(&mut io::stdout().lock(), &WorkerMessage::Progress(fraction));
+            }
+        })));
         let mut response = engine.run(next, &task);
         if memory::take_refused() && matches!(response.outcome, Outcome::Error(_)) {
             response.outcome = Outcome::Error(TaskError::new(
@@ -80,7 +98,8 @@ fn serve(config: WorkerConfig) -> io::Result<()> {
             ));
         }
         let exec_us = started.elapsed().as_micros() as u64;
-        frame::write(&mut output, &WorkerReply { response, exec_us })?;
+        let reply = WorkerMessage::Done(WorkerReply { response, exec_us });
+        frame::write(&mut io::stdout().lock(), &reply)?;
         next = engine.prepare();
     }
     Ok(())

@@ -230,6 +230,7 @@ impl<'a> Scheduler<'a> {
             code: self.code.clone(),
             input: Some(task.input.clone()),
             timeout_ms: self.options.timeout_ms,
+            id: None,
         };
         Box::pin(async move {
             let started = Instant::now();

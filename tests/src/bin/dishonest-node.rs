@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 peer.client.set_status(status(completed)).await?;
             }
             Event::Registered => println!("registered"),
-            Event::Listening(_) | Event::PeerGone(_) => {}
+            Event::Listening(_) | Event::PeerGone(_) | Event::Progress(_) => {}
         }
     }
     Ok(())

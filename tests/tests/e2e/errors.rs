@@ -70,3 +70,25 @@ fn input_reaches_the_function_and_stdin_works() {
         r#"{"doubled":40}"#
     );
 }
+
+#[test]
+fn progress_reports_reach_the_submitter() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    // Each step lasts longer than the worker's 100 ms report interval.
+    let file = task_file(
+        "function() { for (let i = 1; i <= 4; i++) { const t = Date.now(); \
+         while (Date.now() - t < 150) {} progress(i / 4); } return 'done'; }",
+    );
+    let output = pws_tests::submit_with(
+        &["--relay", &relay.tcp(), "run", path_of(&file)],
+        "",
+        &[("RUST_LOG", "pws_submit=debug")],
+    );
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), r#""done""#);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for fraction in ["0.25", "0.5", "0.75"] {
+        assert!(stderr.contains(&format!("progress {fraction}")), "{stderr}");
+    }
+}
