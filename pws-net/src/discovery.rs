@@ -2,13 +2,14 @@
 //! (so a submitter that knows any peer, not only the relay, can find nodes).
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult, RecordKey};
 use libp2p::{PeerId, rendezvous};
 
 use crate::client::{NetError, Reply};
 use crate::protocol::{NODES_PROVIDER_KEY, RENDEZVOUS_NAMESPACE};
+use crate::rt::Instant;
 use crate::swarm::Behaviour;
 
 /// Registration lifetime a node asks for; it re-registers at half of it.

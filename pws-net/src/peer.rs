@@ -3,7 +3,7 @@
 //! tasks to the node and routes answers back to whoever asked.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
@@ -22,6 +22,7 @@ use crate::protocol::{
     ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, ProgressAck, ProgressReport, STATUS_TOPIC,
     TaskRequest, TaskResponse, from_cbor, to_cbor,
 };
+use crate::rt::{self, Instant, Ticker};
 use crate::status::{HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
 use crate::transport::TransportKind;
@@ -43,6 +44,8 @@ pub struct PeerConfig {
 pub enum Event {
     /// Listening on this address (without `/p2p/<id>`).
     Listening(Multiaddr),
+    /// The connection to the relay opened (`true`) or was lost (`false`).
+    Relay(bool),
     /// The node's registration at the relay was accepted.
     Registered,
     /// A task arrived; answer it through `reply` (dropping `reply` answers `rejected`).
@@ -63,7 +66,7 @@ pub struct Peer {
     pub events: mpsc::Receiver<Event>,
 }
 
-/// Start the event loop of a peer on the current tokio runtime.
+/// Start the event loop of a peer on the current runtime (tokio, or the page's).
 pub fn spawn(config: PeerConfig) -> Result<Peer> {
     let mut swarm = swarm::build(&config.identity, &config.role, &config.transports)?;
     for addr in &config.listen {
@@ -117,7 +120,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
     } else if let Some(relay) = &mut event_loop.relay {
         relay.redial_at = Some(Instant::now() + FIRST_LISTENER_GRACE);
     }
-    tokio::spawn(event_loop.run());
+    rt::spawn(event_loop.run());
     Ok(Peer { client, events })
 }
 
@@ -187,9 +190,9 @@ struct EventLoop {
 
 impl EventLoop {
     async fn run(mut self) {
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut heartbeat = Ticker::new(HEARTBEAT);
         // Status changes are announced at most this often.
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut tick = Ticker::new(Duration::from_millis(100));
         loop {
             tokio::select! {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
@@ -259,6 +262,7 @@ impl EventLoop {
             return;
         }
         tracing::debug!(relay = %relay.peer_id, "connected to the relay");
+        let _ = self.events.try_send(Event::Relay(true));
         for waiter in self.relay_waiters.drain(..) {
             let _ = waiter.send(Ok(relay.peer_id));
         }
@@ -285,6 +289,7 @@ impl EventLoop {
         let Some(relay) = &mut self.relay else { return };
         if relay.connected {
             tracing::warn!(relay = %relay.peer_id, "lost the relay; reconnecting");
+            let _ = self.events.try_send(Event::Relay(false));
         }
         relay.connected = false;
         if relay.redial_at.is_none() {

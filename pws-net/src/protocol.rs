@@ -273,6 +273,9 @@ pub struct NodeStatus {
     /// The node's reachable addresses (direct and relayed), as multiaddr strings.
     #[serde(default)]
     pub addrs: Vec<String>,
+    /// The node runs in a web browser (a tab that opened the relay's page).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub browser: bool,
 }
 
 impl NodeStatus {
@@ -357,6 +360,7 @@ mod tests {
             version: "0.1.0".into(),
             engine: "boa 0.22".into(),
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+            browser: false,
         };
         assert_eq!(
             hex(&to_cbor(&status)),

@@ -2,12 +2,13 @@
 //! builds from those announcements (and from direct status answers), with expiry.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use serde::Serialize;
 
 use crate::protocol::{NodeState, NodeStatus};
+use crate::rt::Instant;
 
 /// A node re-announces its status this often even when nothing changed, so late joiners
 /// learn the registry and silent nodes can be told apart from live ones.
@@ -85,6 +86,7 @@ mod tests {
             version: "test".into(),
             engine: "test".into(),
             addrs: vec![],
+            browser: false,
         }
     }
 

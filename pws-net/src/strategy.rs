@@ -9,7 +9,8 @@ use crate::protocol::NodeState;
 use crate::status::NodeInfo;
 
 /// A rule for choosing among the nodes that can take a task now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 pub enum Strategy {
     /// Any idle node, uniformly at random (any node with a free slot when none is idle).
     #[default]
@@ -83,6 +84,7 @@ mod tests {
                 version: "test".into(),
                 engine: "test".into(),
                 addrs: vec![],
+                browser: false,
             },
         }
     }

@@ -20,7 +20,7 @@ use crate::protocol::{
     MAX_TASK_RESPONSE_BYTES, NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport,
     STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL, TaskRequest, TaskResponse,
 };
-use crate::transport::{self, TransportKind};
+use crate::transport::TransportKind;
 
 /// What a peer is in the network; decides which behaviours serve and which only ask.
 #[derive(Debug, Clone)]
@@ -92,12 +92,13 @@ pub struct Behaviour {
 }
 
 /// Build the swarm of a peer with `role`, speaking the transports in `kinds`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn build(
     identity: &Identity,
     role: &Role,
     kinds: &[TransportKind],
 ) -> Result<Swarm<Behaviour>> {
-    let transport = transport::build(identity, kinds)?;
+    let transport = crate::transport::build(identity, kinds)?;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_tokio()
         .with_other_transport(|_| transport)?
@@ -108,9 +109,36 @@ pub fn build(
                 .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
         })
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
-        .with_swarm_config(|config| config.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_swarm_config(swarm_config)
         .build();
     Ok(swarm)
+}
+
+/// Build the swarm of a browser peer: WebRTC-direct through the browser's own stack is its
+/// only direct transport, circuit relay the way others reach it.
+#[cfg(target_arch = "wasm32")]
+pub fn build(
+    identity: &Identity,
+    role: &Role,
+    _kinds: &[TransportKind],
+) -> Result<Swarm<Behaviour>> {
+    use libp2p::webrtc_websys;
+    let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
+        .with_wasm_bindgen()
+        .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key, relay_client| {
+            behaviour(key, relay_client, role)
+                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })
+        .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
+        .with_swarm_config(swarm_config)
+        .build();
+    Ok(swarm)
+}
+
+fn swarm_config(config: libp2p::swarm::Config) -> libp2p::swarm::Config {
+    config.with_idle_connection_timeout(Duration::from_secs(60))
 }
 
 fn behaviour(

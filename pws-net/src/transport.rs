@@ -1,18 +1,13 @@
-//! The transports a peer speaks: TCP (Noise + Yamux), QUIC and WebRTC-direct, and which of
-//! them a multiaddr uses.
+//! The transports a peer speaks: TCP (Noise + Yamux), QUIC and WebRTC-direct natively, only
+//! WebRTC-direct in a browser; and which of them a multiaddr uses.
 
 use std::fmt;
 
-use anyhow::Result;
-use futures::future::Either;
-use libp2p::core::muxing::StreamMuxerBox;
-use libp2p::core::transport::timeout::TransportTimeout;
-use libp2p::core::transport::{Boxed, OptionalTransport};
-use libp2p::core::{Transport as _, upgrade};
+use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
-use libp2p::{Multiaddr, PeerId, noise, quic, tcp, yamux};
 
-use crate::identity::Identity;
+#[cfg(not(target_arch = "wasm32"))]
+pub use native::{build, install_crypto_provider};
 
 /// One of the transports PWS peers speak directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -90,52 +85,66 @@ pub fn describe(addr: &Multiaddr) -> String {
     }
 }
 
-/// Longest time to set up one connection, dial to secured and multiplexed.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use anyhow::Result;
+    use futures::future::Either;
+    use libp2p::core::muxing::StreamMuxerBox;
+    use libp2p::core::transport::timeout::TransportTimeout;
+    use libp2p::core::transport::{Boxed, OptionalTransport};
+    use libp2p::core::{Transport as _, upgrade};
+    use libp2p::{PeerId, noise, quic, tcp, yamux};
 
-/// The composed transport over the chosen kinds (the relay client is added by the builder).
-pub fn build(
-    identity: &Identity,
-    kinds: &[TransportKind],
-) -> Result<Boxed<(PeerId, StreamMuxerBox)>> {
-    let keypair = &identity.keypair;
-    let tcp = kinds.contains(&TransportKind::Tcp).then(|| -> Result<_> {
-        Ok(
-            tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
-                .upgrade(upgrade::Version::V1Lazy)
-                .authenticate(noise::Config::new(keypair)?)
-                .multiplex(yamux::Config::default())
-                .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))),
-        )
-    });
-    let quic = kinds.contains(&TransportKind::Quic).then(|| {
-        quic::tokio::Transport::new(quic::Config::new(keypair))
-            .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
-    });
-    let webrtc = kinds.contains(&TransportKind::Webrtc).then(|| {
-        libp2p_webrtc::tokio::Transport::new(keypair.clone(), identity.certificate.clone())
-            .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
-    });
-    let transport = optional(tcp.transpose()?)
-        .or_transport(optional(quic))
-        .or_transport(optional(webrtc))
-        .map(|either, _| match either {
-            Either::Left(Either::Left(output)) | Either::Left(Either::Right(output)) => output,
-            Either::Right(output) => output,
+    use super::TransportKind;
+    use crate::identity::Identity;
+
+    /// Longest time to set up one connection, dial to secured and multiplexed.
+    const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+    /// The composed transport over the chosen kinds (the relay client is added by the builder).
+    pub fn build(
+        identity: &Identity,
+        kinds: &[TransportKind],
+    ) -> Result<Boxed<(PeerId, StreamMuxerBox)>> {
+        let keypair = &identity.keypair;
+        let tcp = kinds.contains(&TransportKind::Tcp).then(|| -> Result<_> {
+            Ok(
+                tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                    .upgrade(upgrade::Version::V1Lazy)
+                    .authenticate(noise::Config::new(keypair)?)
+                    .multiplex(yamux::Config::default())
+                    .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))),
+            )
         });
-    // A dial to an address where nothing answers (a vanished node's UDP port) must not hold
-    // a task for the transports' own, much longer, timeouts.
-    Ok(TransportTimeout::new(transport, CONNECT_TIMEOUT).boxed())
-}
+        let quic = kinds.contains(&TransportKind::Quic).then(|| {
+            quic::tokio::Transport::new(quic::Config::new(keypair))
+                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        });
+        let webrtc = kinds.contains(&TransportKind::Webrtc).then(|| {
+            libp2p_webrtc::tokio::Transport::new(keypair.clone(), identity.certificate.clone())
+                .map(|(peer, conn), _| (peer, StreamMuxerBox::new(conn)))
+        });
+        let transport = optional(tcp.transpose()?)
+            .or_transport(optional(quic))
+            .or_transport(optional(webrtc))
+            .map(|either, _| match either {
+                Either::Left(Either::Left(output)) | Either::Left(Either::Right(output)) => output,
+                Either::Right(output) => output,
+            });
+        // A dial to an address where nothing answers (a vanished node's UDP port) must not hold
+        // a task for the transports' own, much longer, timeouts.
+        Ok(TransportTimeout::new(transport, CONNECT_TIMEOUT).boxed())
+    }
 
-fn optional<T>(transport: Option<T>) -> OptionalTransport<T> {
-    transport.map_or_else(OptionalTransport::none, OptionalTransport::some)
-}
+    fn optional<T>(transport: Option<T>) -> OptionalTransport<T> {
+        transport.map_or_else(OptionalTransport::none, OptionalTransport::some)
+    }
 
-/// rustls panics on the first WebRTC handshake when both of its crypto providers are linked
-/// and none is chosen; every binary calls this once at start-up.
-pub fn install_crypto_provider() {
-    let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    /// rustls panics on the first WebRTC handshake when both of its crypto providers are linked
+    /// and none is chosen; every binary calls this once at start-up.
+    pub fn install_crypto_provider() {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ fn main() -> Result<()> {
             |report| match report {
                 Report::Listening(addr) => println!("{addr}"),
                 Report::Registered => println!("registered"),
+                Report::Relay(_) | Report::Status(_) | Report::Finished { .. } => {}
             },
         ))
 }

@@ -30,6 +30,9 @@ impl LocalNetwork {
             identity: Identity::ephemeral()?,
             listen: any_port_addrs(LOOPBACK),
             limits: RelayLimits::default(),
+            // No web page: nobody opens a browser on a local test network.
+            http: None,
+            web_dir: Default::default(),
         };
         tokio::spawn(async move {
             let result = relay::run(relay_config, std::future::pending(), |addr| {

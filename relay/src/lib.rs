@@ -1,9 +1,14 @@
 //! The relay: the one well-known peer of a PWS network. It only introduces peers — a
 //! rendezvous point where nodes register, a circuit relay (v2) for nodes behind NAT, the
 //! Kademlia bootstrap peer, and a gossipsub member that forwards status announcements. Task
-//! traffic it relays stays end-to-end encrypted; it never runs or reads a task.
+//! traffic it relays stays end-to-end encrypted; it never runs or reads a task. It also
+//! serves the browser node's page ([`web`]), so opening the relay's URL makes a tab a node.
+
+pub mod web;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Result;
 use libp2p::Multiaddr;
@@ -17,11 +22,17 @@ use pws_net::transport::TransportKind;
 pub const DEFAULT_TCP_PORT: u16 = 4001;
 pub const DEFAULT_QUIC_PORT: u16 = 4001;
 pub const DEFAULT_WEBRTC_PORT: u16 = 4002;
+/// Where the web node page is served by default.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
 
 pub struct RelayConfig {
     pub identity: Identity,
     pub listen: Vec<Multiaddr>,
     pub limits: RelayLimits,
+    /// Serve the web node page on this address (none: no web server).
+    pub http: Option<SocketAddr>,
+    /// The built page (see [`web::default_web_dir`]).
+    pub web_dir: PathBuf,
 }
 
 /// TCP, QUIC and WebRTC-direct on all IPv4 interfaces at the fixed default ports.
@@ -44,6 +55,16 @@ pub async fn run(
     mut on_listen: impl FnMut(Multiaddr),
 ) -> Result<()> {
     let local_peer_id = config.identity.keypair.public().to_peer_id();
+    let webrtc = web::WebrtcAddrs::default();
+    if let Some(http) = config.http {
+        let (bound, server) = web::bind(http, config.web_dir, webrtc.clone()).await?;
+        tracing::info!("web node page at http://{bound}/");
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!("the web server stopped: {e}");
+            }
+        });
+    }
     let mut peer = peer::spawn(PeerConfig {
         role: Role::Relay(config.limits),
         identity: config.identity,
@@ -55,7 +76,11 @@ pub async fn run(
     loop {
         tokio::select! {
             event = peer.events.recv() => match event {
-                Some(Event::Listening(addr)) => on_listen(addr.with(Protocol::P2p(local_peer_id))),
+                Some(Event::Listening(addr)) => {
+                    let addr = addr.with(Protocol::P2p(local_peer_id));
+                    webrtc.learn(&addr);
+                    on_listen(addr);
+                }
                 Some(_) => {}
                 None => anyhow::bail!("the network event loop stopped"),
             },

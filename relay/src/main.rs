@@ -1,3 +1,4 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -30,6 +31,16 @@ struct Args {
     /// How long one circuit may stay open (e.g. "24h", "90s").
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     max_circuit_duration: Duration,
+    /// Serve the web node page (open it in a browser to make the tab a node) on this address.
+    #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], relay::DEFAULT_HTTP_PORT)))]
+    http: SocketAddr,
+    /// Do not serve the web node page.
+    #[arg(long, conflicts_with = "http")]
+    no_http: bool,
+    /// Directory of the built web node page. Default: `web` next to this executable, else
+    /// web-node/dist of the source tree (built by web-node/build.sh).
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -51,6 +62,8 @@ async fn main() -> Result<()> {
             max_circuit_duration: args.max_circuit_duration,
             ..RelayLimits::default()
         },
+        http: (!args.no_http).then_some(args.http),
+        web_dir: args.web_dir.unwrap_or_else(relay::web::default_web_dir),
     };
     relay::run(config, pws_net::process::shutdown_signal(), |addr| {
         println!("{addr}")

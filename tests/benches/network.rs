@@ -162,6 +162,9 @@ async fn network(
         identity: Identity::ephemeral().unwrap(),
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
+        // No web page: nobody opens a browser on a local test network.
+        http: None,
+        web_dir: Default::default(),
     };
     tokio::spawn(relay::run(
         relay_config,
@@ -188,6 +191,9 @@ async fn network(
         identity: Identity::ephemeral().unwrap(),
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
+        // No web page: nobody opens a browser on a local test network.
+        http: None,
+        web_dir: Default::default(),
     };
     tokio::spawn(pws_node::run(
         node_config,

@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use pws_net::executor::{Cancel, Executor, Progress};
+use pws_net::executor::{Cancel, Executor, Progress, TaskFuture, time_limit};
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
 
 use crate::engine::{ENGINE, EngineLimits};
@@ -80,12 +79,7 @@ impl Sandbox {
     /// `cancel` fires; the task's `progress()` calls go to `progress`.
     pub async fn run(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskResponse {
         let inner = &self.inner;
-        let time_limit = task
-            .timeout_ms
-            .map(Duration::from_millis)
-            .map_or(inner.limits.max_time, |asked| {
-                asked.min(inner.limits.max_time)
-            });
+        let time_limit = time_limit(&task, inner.limits.max_time);
         let mut worker = match self.take_worker() {
             Ok(worker) => worker,
             Err(e) => {
@@ -127,12 +121,7 @@ impl Sandbox {
 }
 
 impl Executor for Sandbox {
-    fn execute(
-        &self,
-        task: TaskRequest,
-        cancel: Cancel,
-        progress: Progress,
-    ) -> BoxFuture<'static, TaskResponse> {
+    fn execute(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskFuture {
         let sandbox = self.clone();
         Box::pin(async move { sandbox.run(task, cancel, progress).await })
     }

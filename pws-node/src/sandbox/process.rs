@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use pws_net::executor::{Cancel, cancelled};
+use pws_net::executor::{Cancel, cancelled, cancelled_by_submitter, timed_out};
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -86,18 +86,9 @@ impl WorkerProcess {
             answer = tokio::time::timeout(time_limit, exchange) => match answer {
                 Ok(Ok(Some(reply))) => return Ok(reply),
                 Ok(Ok(None) | Err(_)) => return Err(self.cause_of_death().await),
-                Err(_) => TaskError::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "the task ran longer than {:.3} s and was stopped",
-                        time_limit.as_secs_f64()
-                    ),
-                ),
+                Err(_) => timed_out(time_limit),
             },
-            () = cancelled(cancel) => TaskError::new(
-                ErrorKind::Rejected,
-                "the task was cancelled: its submitter went away",
-            ),
+            () = cancelled(cancel) => cancelled_by_submitter(),
         };
         let _ = self.child.kill().await;
         Err(stopped)

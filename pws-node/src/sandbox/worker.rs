@@ -5,12 +5,12 @@
 use std::io;
 use std::time::Instant;
 
-use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest};
+use pws_net::protocol::TaskRequest;
 use serde::{Deserialize, Serialize};
 
 use super::frame;
-use crate::engine::{Engine, EngineLimits};
-use crate::{memory, progress};
+use crate::engine::EngineLimits;
+use crate::runner::TaskRunner;
 
 /// Set (to the JSON [`WorkerConfig`]) in the environment of a worker process.
 pub const WORKER_ENV: &str = "PWS_SANDBOX_WORKER";
@@ -31,9 +31,6 @@ pub enum WorkerMessage {
     Progress(f64),
     Done(WorkerReply),
 }
-
-/// Progress reports leave the worker at most this often (the last one always).
-const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The worker's answer to one task.
 #[derive(Debug, Serialize, Deserialize)]
@@ -71,36 +68,19 @@ pub fn run_if_requested() {
 }
 
 fn serve(config: WorkerConfig) -> io::Result<()> {
-    let engine = Engine::new(config.engine);
+    let mut runner = TaskRunner::new(config.engine, config.max_memory_bytes);
     let mut input = io::stdin().lock();
-    // The context for the next task is built while waiting for it.
-    let mut next = engine.prepare();
-    memory::set_limit(memory::in_use().saturating_add(config.max_memory_bytes));
     while let Some(task) = frame::read::<TaskRequest>(&mut input)? {
         let started = Instant::now();
-        let mut last_report: Option<Instant> = None;
-        progress::set_sink(Some(Box::new(move |fraction| {
-            let due = last_report.is_none_or(|at| at.elapsed() >= PROGRESS_INTERVAL);
-            if due || fraction >= 1.0 {
-                last_report = Some(Instant::now());
-                // A node that stopped reading will kill this worker; nothing to do here.
-                let _ = frame::write(&mut io::stdout().lock(), &WorkerMessage::Progress(fraction));
-            }
-        })));
-        let mut response = engine.run(next, &task);
-        if memory::take_refused() && matches!(response.outcome, Outcome::Error(_)) {
-            response.outcome = Outcome::Error(TaskError::new(
-                ErrorKind::OutOfMemory,
-                format!(
-                    "the task needed more than the {} MiB of memory this node allows",
-                    config.max_memory_bytes / (1024 * 1024)
-                ),
-            ));
-        }
+        let response = runner.run(&task, |fraction| {
+            // A node that stopped reading will kill this worker; nothing to do here.
+            let _ = frame::write(&mut io::stdout().lock(), &WorkerMessage::Progress(fraction));
+        });
         let exec_us = started.elapsed().as_micros() as u64;
         let reply = WorkerMessage::Done(WorkerReply { response, exec_us });
         frame::write(&mut io::stdout().lock(), &reply)?;
-        next = engine.prepare();
+        // The context for the next task is built while waiting for it.
+        runner.prepare();
     }
     Ok(())
 }

@@ -34,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         version: "dishonest".into(),
         engine: "lies 1.0".into(),
         addrs: Vec::new(),
+        browser: false,
     };
     peer.client.set_status(status(completed)).await?;
     println!("{peer_id}");
@@ -45,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
                 peer.client.set_status(status(completed)).await?;
             }
             Event::Registered => println!("registered"),
-            Event::Listening(_) | Event::PeerGone(_) | Event::Progress(_) => {}
+            Event::Listening(_) | Event::Relay(_) | Event::PeerGone(_) | Event::Progress(_) => {}
         }
     }
     Ok(())

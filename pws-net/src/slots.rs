@@ -1,21 +1,23 @@
 //! The node's task slots: how many tasks run, how many finished, and the status that follows.
 
-use pws_net::protocol::{NodeState, NodeStatus};
+use crate::protocol::{NodeState, NodeStatus};
 
 pub struct Slots {
     total: u32,
     running: u32,
     completed: u64,
     engine: String,
+    browser: bool,
 }
 
 impl Slots {
-    pub fn new(total: u32, engine: String) -> Self {
+    pub fn new(total: u32, engine: String, browser: bool) -> Self {
         Self {
             total,
             running: 0,
             completed: 0,
             engine,
+            browser,
         }
     }
 
@@ -51,6 +53,7 @@ impl Slots {
             version: env!("CARGO_PKG_VERSION").to_string(),
             engine: self.engine.clone(),
             addrs: Vec::new(),
+            browser: self.browser,
         }
     }
 }
@@ -61,7 +64,7 @@ mod tests {
 
     #[test]
     fn slots_fill_up_and_count_completions() {
-        let mut slots = Slots::new(2, "test".into());
+        let mut slots = Slots::new(2, "test".into(), false);
         assert_eq!(slots.status().state, NodeState::Idle);
         assert!(slots.try_take() && slots.try_take());
         assert!(!slots.try_take());

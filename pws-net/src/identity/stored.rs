@@ -1,5 +1,4 @@
-//! Persistent identity: the libp2p key pair and the WebRTC certificate of a peer, kept in its
-//! data directory so that its peer id and `/certhash` (and so its addresses) survive restarts.
+//! Identities kept in a data directory, so a native peer's addresses survive restarts.
 
 use std::fs;
 use std::io::Write;
@@ -9,25 +8,12 @@ use anyhow::{Context, Result};
 use libp2p::identity::Keypair;
 use libp2p_webrtc::tokio::Certificate;
 
+use super::Identity;
+
 const KEY_FILE: &str = "identity.key";
 const CERT_FILE: &str = "webrtc-cert.pem";
 
-/// The key pair and WebRTC certificate of one peer.
-#[derive(Clone)]
-pub struct Identity {
-    pub keypair: Keypair,
-    pub certificate: Certificate,
-}
-
 impl Identity {
-    /// A throw-away identity, for peers that need no stable address (submitters, tests).
-    pub fn ephemeral() -> Result<Self> {
-        Ok(Self {
-            keypair: Keypair::generate_ed25519(),
-            certificate: generate_certificate()?,
-        })
-    }
-
     /// Load the identity kept in `dir`, creating (and saving) whatever is missing.
     pub fn load_or_create(dir: &Path) -> Result<Self> {
         fs::create_dir_all(dir)
@@ -63,7 +49,7 @@ impl Identity {
     }
 }
 
-fn generate_certificate() -> Result<Certificate> {
+pub(super) fn generate_certificate() -> Result<Certificate> {
     Certificate::generate(&mut rand::rng()).context("cannot generate a WebRTC certificate")
 }
 

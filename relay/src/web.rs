@@ -1,0 +1,165 @@
+//! The relay's web server: it serves the browser node's page (built by `web-node/build.sh`)
+//! and tells the page the relay's WebRTC-direct address as seen from the page's side, so a
+//! phone that opened `http://<relay host>:8080/` dials the relay at that same host.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::extract::State;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::IncomingStream;
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use pws_net::transport::TransportKind;
+use tokio::net::TcpListener;
+use tower_http::services::ServeDir;
+
+/// The relay's WebRTC-direct addresses (full, with `/certhash` and `/p2p`), as it learns them.
+#[derive(Clone, Default)]
+pub struct WebrtcAddrs(Arc<Mutex<Vec<Multiaddr>>>);
+
+impl WebrtcAddrs {
+    /// Keep `addr` if it is a WebRTC-direct address.
+    pub fn learn(&self, addr: &Multiaddr) {
+        if TransportKind::of(addr) == Some(TransportKind::Webrtc) {
+            self.0.lock().expect("addrs lock").push(addr.clone());
+        }
+    }
+
+    /// The address to give a page that reached us at `host`: the one on that IP if we listen
+    /// there, else the first one moved to that IP (the page can only reach us where it did).
+    fn for_host(&self, host: IpAddr) -> Option<Multiaddr> {
+        let addrs = self.0.lock().expect("addrs lock");
+        if let Some(exact) = addrs.iter().find(|addr| ip_of(addr) == Some(host)) {
+            return Some(exact.clone());
+        }
+        let first = addrs.first()?;
+        Some(
+            first
+                .iter()
+                .map(|protocol| match protocol {
+                    Protocol::Ip4(_) | Protocol::Ip6(_) => Protocol::from(host),
+                    other => other,
+                })
+                .collect(),
+        )
+    }
+}
+
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    addr.iter().find_map(|protocol| match protocol {
+        Protocol::Ip4(ip) => Some(IpAddr::from(ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::from(ip)),
+        _ => None,
+    })
+}
+
+/// The directory of the built page: `web` next to the relay's executable (an installed
+/// relay), else `web-node/dist` of this source tree (a relay run from a checkout).
+pub fn default_web_dir() -> PathBuf {
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("web")));
+    let in_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web-node/dist");
+    beside_exe
+        .filter(|dir| dir.join("index.html").exists())
+        .unwrap_or(in_tree)
+}
+
+/// The address of our side of an HTTP connection: the address the browser reached us at.
+#[derive(Clone, Copy)]
+struct ServerAddr(SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for ServerAddr {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        let local = stream.io().local_addr().unwrap_or(*stream.remote_addr());
+        Self(local)
+    }
+}
+
+/// Bind the web server on `addr`; returns the bound address and the server to run.
+pub async fn bind(
+    addr: SocketAddr,
+    web_dir: PathBuf,
+    webrtc: WebrtcAddrs,
+) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+    let listener = TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot serve the web node page on {addr} (pass --http <addr> or --no-http)")
+    })?;
+    let bound = listener.local_addr()?;
+    if !web_dir.join("index.html").exists() {
+        tracing::warn!(
+            "the web node page is not built ({} has no index.html): run web-node/build.sh",
+            web_dir.display()
+        );
+    }
+    let app = Router::new()
+        .route("/api/relay", get(relay_address))
+        .with_state(webrtc)
+        .fallback_service(
+            ServeDir::new(&web_dir).fallback(get(move || not_built(web_dir.clone()))),
+        );
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ServerAddr>(),
+    )
+    .into_future();
+    Ok((bound, server))
+}
+
+async fn relay_address(
+    State(webrtc): State<WebrtcAddrs>,
+    ConnectInfo(ServerAddr(server)): ConnectInfo<ServerAddr>,
+) -> Response {
+    let host = match server.ip() {
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4),
+        ip => ip,
+    };
+    match webrtc.for_host(host) {
+        Some(addr) => axum::Json(serde_json::json!({ "addr": addr.to_string() })).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay is not listening on WebRTC-direct yet (or at all: see --listen)",
+        )
+            .into_response(),
+    }
+}
+
+async fn not_built(web_dir: PathBuf) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!(
+            "Not found. If you expected the web node page: it is not built in {}; run web-node/build.sh.",
+            web_dir.display()
+        ),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_gets_the_address_on_the_host_it_used() {
+        let addrs = WebrtcAddrs::default();
+        let on = |ip: &str| -> Multiaddr {
+            format!("/ip4/{ip}/udp/4002/webrtc-direct/certhash/uEiDDq4_xNyDorZBH3TlGazyJdOWSwvo4PUo5YHFMrvDE8g/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN")
+                .parse()
+                .unwrap()
+        };
+        addrs.learn(&"/ip4/127.0.0.1/tcp/4001".parse().unwrap());
+        addrs.learn(&on("127.0.0.1"));
+        addrs.learn(&on("192.168.1.20"));
+        let lan: IpAddr = "192.168.1.20".parse().unwrap();
+        assert_eq!(addrs.for_host(lan), Some(on("192.168.1.20")));
+        let other: IpAddr = "10.0.0.5".parse().unwrap();
+        assert_eq!(addrs.for_host(other), Some(on("10.0.0.5")));
+    }
+}

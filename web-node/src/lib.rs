@@ -1,0 +1,15 @@
+//! `web-node`: a PWS compute node in a web page. The relay serves the page; opening it
+//! starts a node that dials the relay over WebRTC-direct, reserves a relayed address, registers
+//! and announces itself like `pws-node`, and runs tasks in Boa compiled to wasm inside Web
+//! Workers (one per slot), so the page stays responsive and a task that runs too long or
+//! uses too much memory is stopped by terminating its worker.
+//!
+//! The page's JavaScript (`www/`) calls [`page::start`]; each worker calls the [`worker`]
+//! entry points. Build with `web-node/build.sh` (see the README).
+
+#[cfg(target_arch = "wasm32")]
+pub mod page;
+#[cfg(target_arch = "wasm32")]
+mod pool;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

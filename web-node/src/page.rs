@@ -1,0 +1,172 @@
+//! The node on the page: started and stopped by the page's switch, it runs the same work loop
+//! as `pws-node` ([`pws_net::serve`]) over a browser swarm, with the [`WorkerPool`] as its
+//! executor, and reports every milestone to the page as a small JSON object.
+
+use std::sync::Once;
+use std::time::Duration;
+
+use futures::channel::oneshot;
+use libp2p::Multiaddr;
+use pws_net::identity::Identity;
+use pws_net::peer::{self, PeerConfig};
+use pws_net::serve::{self, Report, ServeConfig};
+use pws_net::swarm::Role;
+use pws_net::transport::TransportKind;
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+
+use crate::pool::{PoolConfig, WorkerPool};
+
+/// What the page passes to [`start`].
+#[wasm_bindgen]
+pub struct NodeOptions {
+    relay: String,
+    worker_url: String,
+    slots: u32,
+    max_time_ms: u32,
+    max_memory_mib: u32,
+}
+
+#[wasm_bindgen]
+impl NodeOptions {
+    /// `relay`: the relay's WebRTC-direct address (with `/certhash` and `/p2p`);
+    /// `worker_url`: where `worker.js` is. Defaults: 1 slot, 30 s and 256 MiB per task.
+    #[wasm_bindgen(constructor)]
+    pub fn new(relay: String, worker_url: String) -> Self {
+        Self {
+            relay,
+            worker_url,
+            slots: 1,
+            max_time_ms: 30_000,
+            max_memory_mib: 256,
+        }
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_slots(&mut self, slots: u32) {
+        self.slots = slots.max(1);
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_max_time_ms(&mut self, ms: u32) {
+        self.max_time_ms = ms.max(1);
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_max_memory_mib(&mut self, mib: u32) {
+        self.max_memory_mib = mib.max(1);
+    }
+}
+
+/// A running node; `stop()` leaves the network cleanly.
+#[wasm_bindgen]
+pub struct NodeHandle {
+    peer_id: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+#[wasm_bindgen]
+impl NodeHandle {
+    #[wasm_bindgen(getter)]
+    pub fn peer_id(&self) -> String {
+        self.peer_id.clone()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Start a node; `on_event` receives its milestones as JSON objects:
+/// `{event: "relay", connected}`, `{event: "listening", addr}`, `{event: "registered"}`,
+/// `{event: "status", state, free_slots, total_slots, completed}`,
+/// `{event: "finished", error, ms}` and finally `{event: "stopped", error}`.
+#[wasm_bindgen]
+pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHandle, JsError> {
+    init_logging();
+    let relay: Multiaddr = options
+        .relay
+        .parse()
+        .map_err(|e| JsError::new(&format!("bad relay address {}: {e}", options.relay)))?;
+    let identity = Identity::ephemeral().map_err(to_js)?;
+    let peer_id = identity.keypair.public().to_peer_id().to_string();
+    let peer = peer::spawn(PeerConfig {
+        role: Role::Node,
+        identity,
+        transports: vec![TransportKind::Webrtc],
+        listen: Vec::new(),
+        relay: Some(relay),
+    })
+    .map_err(to_js)?;
+    let pool = WorkerPool::start(
+        PoolConfig {
+            worker_url: options.worker_url,
+            max_time: Duration::from_millis(options.max_time_ms.into()),
+            max_memory_bytes: options.max_memory_mib as usize * 1024 * 1024,
+        },
+        options.slots as usize,
+    );
+    let config = ServeConfig {
+        slots: options.slots,
+        browser: true,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    wasm_bindgen_futures::spawn_local(async move {
+        let emit = |event: serde_json::Value| {
+            let _ = on_event.call1(&JsValue::NULL, &JsValue::from_str(&event.to_string()));
+        };
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let result = serve::serve(peer, pool, config, shutdown, |report| {
+            emit(describe(report))
+        })
+        .await;
+        emit(json!({
+            "event": "stopped",
+            "error": result.err().map(|e| e.to_string()),
+        }));
+    });
+    Ok(NodeHandle {
+        peer_id,
+        stop: Some(stop),
+    })
+}
+
+fn describe(report: Report) -> serde_json::Value {
+    match report {
+        Report::Relay(connected) => json!({ "event": "relay", "connected": connected }),
+        Report::Listening(addr) => json!({ "event": "listening", "addr": addr.to_string() }),
+        Report::Registered => json!({ "event": "registered" }),
+        Report::Status(status) => json!({
+            "event": "status",
+            "state": status.state,
+            "free_slots": status.free_slots,
+            "total_slots": status.total_slots,
+            "completed": status.completed,
+        }),
+        Report::Finished { error, elapsed } => json!({
+            "event": "finished",
+            "error": error.map(|kind| kind.as_str()),
+            "ms": elapsed.as_secs_f64() * 1000.0,
+        }),
+    }
+}
+
+fn init_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        console_error_panic_hook::set_once();
+        tracing_wasm::set_as_global_default_with_config(
+            tracing_wasm::WASMLayerConfigBuilder::new()
+                .set_max_level(tracing::Level::INFO)
+                .build(),
+        );
+    });
+}
+
+fn to_js(error: anyhow::Error) -> JsError {
+    JsError::new(&format!("{error:#}"))
+}

@@ -1,0 +1,105 @@
+// The web-node page: starts a PWS node in this tab and shows what it does.
+import init, { start, NodeOptions } from "./web_node.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+let node = null;
+let wakeLock = null;
+
+function show(id, text, state) {
+  $(id).textContent = text;
+  if (state) $(id).dataset.state = state;
+}
+
+function fail(message) {
+  $("error").hidden = false;
+  $("error").textContent = message;
+  show("connection", "failed", "failed");
+}
+
+// The relay gives its WebRTC-direct address as seen from this page's host, so the page
+// works from any device that can load it.
+async function relayAddress() {
+  const response = await fetch("api/relay");
+  if (!response.ok) throw new Error(`the relay did not give its address (${response.status})`);
+  return (await response.json()).addr;
+}
+
+function onEvent(json) {
+  const event = JSON.parse(json);
+  switch (event.event) {
+    case "relay":
+      show("connection", event.connected ? "connected to the relay" : "reconnecting", "connecting");
+      break;
+    case "registered":
+      show("connection", "connected", "connected");
+      break;
+    case "status":
+      show("state", `${event.state} (${event.total_slots - event.free_slots}/${event.total_slots} slots busy)`);
+      show("completed", String(event.completed));
+      break;
+    case "finished": {
+      const ms = event.ms.toFixed(1);
+      show("last-task", event.error ? `${event.error} after ${ms} ms` : `ok in ${ms} ms`);
+      break;
+    }
+    case "stopped":
+      node = null;
+      show("connection", "stopped", "stopped");
+      show("state", "–");
+      $("switch").textContent = "Start";
+      if (event.error) fail(event.error);
+      releaseWakeLock();
+      break;
+  }
+}
+
+async function startNode() {
+  $("error").hidden = true;
+  show("connection", "connecting", "connecting");
+  const options = new NodeOptions(await relayAddress(), new URL("worker.js", import.meta.url).href);
+  if (params.has("slots")) options.slots = Number(params.get("slots"));
+  node = start(options, onEvent);
+  show("peer-id", node.peer_id);
+  $("switch").textContent = "Stop";
+  await keepScreenOn();
+}
+
+// A phone left on a charger keeps serving only while its screen is on.
+async function keepScreenOn() {
+  if (!("wakeLock" in navigator)) {
+    show("wake-lock", window.isSecureContext
+      ? "this browser cannot keep the screen on; keep it on yourself"
+      : "cannot keep the screen on over plain http (needs https or localhost); keep it on yourself");
+    return;
+  }
+  try {
+    wakeLock = await navigator.wakeLock.request("screen");
+    show("wake-lock", "kept on while this tab is in front");
+    wakeLock.addEventListener("release", () => { wakeLock = null; });
+  } catch (error) {
+    show("wake-lock", `cannot keep the screen on (${error.message}); keep it on yourself`);
+  }
+}
+
+function releaseWakeLock() {
+  if (wakeLock) wakeLock.release();
+  wakeLock = null;
+}
+
+// The browser drops the wake lock when the tab is hidden; take it again on return.
+document.addEventListener("visibilitychange", () => {
+  if (node && !wakeLock && document.visibilityState === "visible") keepScreenOn();
+});
+
+$("switch").addEventListener("click", async () => {
+  if (node) {
+    $("switch").textContent = "Stopping…";
+    node.stop();
+  } else {
+    startNode().catch((error) => fail(error.message));
+  }
+});
+
+await init();
+startNode().catch((error) => fail(error.message));
