@@ -7,6 +7,11 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 dist="$root/web-node/dist"
 cd "$root"
+if ! command -v wasm-bindgen >/dev/null; then
+  version=$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"$/\1/p')
+  echo "wasm-bindgen is missing: cargo install wasm-bindgen-cli --version $version --locked" >&2
+  exit 1
+fi
 cargo build -p web-node --target wasm32-unknown-unknown --release --locked
 rm -rf "$dist"
 mkdir -p "$dist"

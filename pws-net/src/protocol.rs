@@ -274,7 +274,7 @@ pub struct NodeStatus {
     #[serde(default)]
     pub addrs: Vec<String>,
     /// The node runs in a web browser (a tab that opened the relay's page).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub browser: bool,
 }
 
@@ -364,9 +364,9 @@ mod tests {
         };
         assert_eq!(
             hex(&to_cbor(&status)),
-            "a76573746174656469646c656a667265655f736c6f7473026b746f74616c5f736c6f74730269636f6d70\
+            "a86573746174656469646c656a667265655f736c6f7473026b746f74616c5f736c6f74730269636f6d70\
              6c65746564076776657273696f6e65302e312e3066656e67696e6568626f6120302e32326561646472\
-             7381772f6970342f3132372e302e302e312f7463702f34303031"
+             7381772f6970342f3132372e302e302e312f7463702f343030316762726f77736572f4"
         );
     }
 

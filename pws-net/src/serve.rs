@@ -57,6 +57,7 @@ pub async fn serve<E: Executor>(
     let local_peer_id = client.local_peer_id();
     let mut slots = Slots::new(config.slots, executor.engine(), config.browser);
     client.set_status(slots.status()).await?;
+    report(Report::Status(slots.status()));
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
     let mut running = Running::default();
     let mut shutdown = std::pin::pin!(shutdown);

@@ -110,18 +110,19 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
         return;
     }
     println!(
-        "{:<52}  {:<8}  {:>5}  {:>9}  {:<10}  TRANSPORTS",
-        "PEER ID", "STATE", "SLOTS", "COMPLETED", "ENGINE"
+        "{:<52}  {:<8}  {:>5}  {:>9}  {:<15}  {:<7}  TRANSPORTS",
+        "PEER ID", "STATE", "SLOTS", "COMPLETED", "ENGINE", "KIND"
     );
     for info in nodes {
         let status = &info.status;
         println!(
-            "{:<52}  {:<8}  {:>5}  {:>9}  {:<10}  {}",
+            "{:<52}  {:<8}  {:>5}  {:>9}  {:<15}  {:<7}  {}",
             info.peer_id.to_string(),
             status.state.to_string(),
             format!("{}/{}", status.free_slots, status.total_slots),
             status.completed,
             status.engine,
+            if status.browser { "browser" } else { "native" },
             transports(info).join(","),
         );
         for addr in &status.addrs {

@@ -162,7 +162,6 @@ async fn network(
         identity: Identity::ephemeral().unwrap(),
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
-        // No web page: nobody opens a browser on a local test network.
         http: None,
         web_dir: Default::default(),
     };
@@ -191,9 +190,6 @@ async fn network(
         identity: Identity::ephemeral().unwrap(),
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
-        // No web page: nobody opens a browser on a local test network.
-        http: None,
-        web_dir: Default::default(),
     };
     tokio::spawn(pws_node::run(
         node_config,

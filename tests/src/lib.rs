@@ -17,19 +17,25 @@ use libp2p::multiaddr::Protocol;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod browser;
+
 /// Bound on every wait for a child's readiness line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on one `pws-submit` invocation.
 pub const SUBMIT_TIMEOUT_SECS: u32 = 60;
 
+/// The directory of the workspace binaries: the test executable's `target/<profile>/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps")
+        .to_path_buf()
+}
+
 /// Path of a workspace binary, built into the same target directory as this test.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("tests run from target/<profile>/deps");
-    let path = profile_dir.join(name);
+    let path = bin_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the binaries first (cargo build --bins)",
@@ -218,6 +224,8 @@ impl Drop for Process {
 pub struct Relay {
     pub process: Process,
     pub addrs: Vec<Multiaddr>,
+    /// Base URL of the web node page, e.g. `http://127.0.0.1:34567/`.
+    pub http: String,
     pub data_dir: TempDir,
 }
 
@@ -239,7 +247,14 @@ impl Relay {
         for addr in listen {
             command.arg("--listen").arg(addr.to_string());
         }
+        command.args(["--http", "127.0.0.1:0"]);
         let mut process = Process::spawn("relay", &mut command);
+        let page = process.wait_for_stderr_line("the web page's address", |line| {
+            line.contains("web node page at http://")
+        });
+        let http = page[page.find("http://").expect("a URL")..]
+            .trim()
+            .to_string();
         let addrs = (0..listen.len())
             .map(|_| {
                 process
@@ -251,6 +266,7 @@ impl Relay {
         Relay {
             process,
             addrs,
+            http,
             data_dir,
         }
     }
@@ -274,6 +290,7 @@ impl Relay {
             mut process,
             addrs,
             data_dir,
+            ..
         } = self;
         process.kill();
         drop(process);
@@ -366,9 +383,19 @@ pub fn submit_with_stdin(args: &[&str], stdin: &str) -> Output {
 
 /// Run `pws-submit` with `args`, `stdin` and extra environment variables.
 pub fn submit_with(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    submit_within(SUBMIT_TIMEOUT_SECS, args, stdin, env)
+}
+
+/// Run `pws-submit` like [`submit_with`], bounded by `timeout_secs` instead.
+pub fn submit_within(
+    timeout_secs: u32,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> Output {
     use std::io::Write;
     let mut child = Command::new("timeout")
-        .args(["--kill-after=5", &SUBMIT_TIMEOUT_SECS.to_string()])
+        .args(["--kill-after=5", &timeout_secs.to_string()])
         .arg(bin("pws-submit"))
         .args(args)
         .envs(env.iter().copied())

@@ -1,0 +1,192 @@
+//! The browser node: the relay's page in real headless Chromium becomes a node that
+//! `pws-submit` finds and uses like any other.
+
+use std::time::Duration;
+
+use pws_tests::browser::{Browser, artifact_path};
+use pws_tests::{
+    Node, Relay, example, parse_json_line, path_of, run_json, submit, submit_within, task_file,
+};
+use serde_json::{Value, json};
+
+/// Loading ~10 MB of wasm and connecting takes a few seconds; leave room for a loaded CI.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Open the relay's page and wait until its node is registered; returns the browser and the
+/// node's peer id as the page shows it.
+fn open_browser_node(relay: &Relay) -> (Browser, String) {
+    let mut browser = Browser::open(&relay.http);
+    browser.wait_for(
+        "the connected state",
+        "document.getElementById('connection').textContent === 'connected'",
+        CONNECT_TIMEOUT,
+    );
+    let peer_id = browser.text_of("peer-id");
+    assert!(
+        peer_id.starts_with("12D3KooW"),
+        "page shows peer id {peer_id:?}"
+    );
+    (browser, peer_id)
+}
+
+/// The node list as `pws-submit nodes --json` prints it.
+fn nodes(relay: &Relay) -> Vec<Value> {
+    let listing = parse_json_line(&submit(&["--relay", &relay.tcp(), "nodes", "--json"]));
+    listing.as_array().expect("a JSON array").clone()
+}
+
+#[test]
+fn a_browser_tab_is_a_node_that_runs_the_examples_and_survives_hostile_tasks() {
+    let relay = Relay::start();
+    let (mut browser, peer_id) = open_browser_node(&relay);
+    browser.screenshot(&artifact_path("web-node-connected.png"));
+
+    let listed = nodes(&relay);
+    let entry = listed
+        .iter()
+        .find(|node| node["peer_id"] == json!(peer_id))
+        .unwrap_or_else(|| panic!("the browser node is not listed: {listed:?}"));
+    assert_eq!(entry["browser"], json!(true), "{entry}");
+    assert_eq!(entry["engine"], json!("boa 0.22 (wasm)"), "{entry}");
+
+    for (file, expected) in [
+        ("math.js", json!(4)),
+        ("sum.js", json!(499500)),
+        ("array.js", json!(15)),
+    ] {
+        let result = run_json(&relay.tcp(), &[], &example(file));
+        assert_eq!(result["ok"], expected, "{file} in the browser: {result}");
+        assert_eq!(
+            result["node"],
+            json!(peer_id),
+            "{file} ran elsewhere: {result}"
+        );
+    }
+
+    let endless = task_file("while (true) {}");
+    let result = run_json(&relay.tcp(), &["--timeout", "1"], path_of(&endless));
+    assert_eq!(result["error"]["kind"], json!("timeout"), "{result}");
+
+    let bomb = task_file("const a = []; while (true) a.push(new Array(1e6).fill(1.5));");
+    let result = run_json(&relay.tcp(), &[], path_of(&bomb));
+    assert_eq!(result["error"]["kind"], json!("out-of-memory"), "{result}");
+
+    let recursion = task_file("function f(n) { return f(n + 1) + 1; } f(0);");
+    let result = run_json(&relay.tcp(), &[], path_of(&recursion));
+    assert_eq!(result["error"]["kind"], json!("stack"), "{result}");
+
+    let thrown = task_file("throw new Error('boom')");
+    let result = run_json(&relay.tcp(), &[], path_of(&thrown));
+    assert_eq!(result["error"]["kind"], json!("thrown"), "{result}");
+
+    // After all that, the tab still serves.
+    let result = run_json(&relay.tcp(), &[], &example("math.js"));
+    assert_eq!(result["ok"], json!(4), "{result}");
+    browser.wait_for(
+        "8 completed tasks",
+        "document.getElementById('completed').textContent === '8'",
+        Duration::from_secs(10),
+    );
+    assert!(
+        browser.text_of("last-task").starts_with("ok in"),
+        "{}",
+        browser.text_of("last-task")
+    );
+}
+
+#[test]
+fn a_job_uses_a_native_and_a_browser_node() {
+    let relay = Relay::start();
+    let native = Node::start(&relay, &["--slots", "1"]);
+    let (_browser, browser_id) = open_browser_node(&relay);
+    // Tasks long enough (~30 ms) that one node cannot take them all before the other asks.
+    let task = task_file(
+        "function(n) { const t = Date.now(); while (Date.now() - t < 30) {} return n * 2; }",
+    );
+    let output = submit(&[
+        "--relay",
+        &relay.tcp(),
+        "map",
+        path_of(&task),
+        "--range",
+        "0..60",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON lines"))
+        .collect();
+    assert_eq!(lines.len(), 60);
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(line["ok"], json!(index * 2), "{line}");
+    }
+    let ran_on = |id: &str| {
+        lines
+            .iter()
+            .filter(|line| line["node"] == json!(id))
+            .count()
+    };
+    let (on_native, on_browser) = (ran_on(&native.peer_id), ran_on(&browser_id));
+    assert!(
+        on_native > 0 && on_browser > 0,
+        "native {on_native}, browser {on_browser}"
+    );
+    assert_eq!(on_native + on_browser, 60);
+}
+
+#[test]
+fn a_relayed_browser_node_serves_past_libp2p_default_circuit_limits() {
+    // libp2p's default circuit allows 128 KiB per direction and 2 minutes; one submitter's
+    // job to the tab (reachable only through the relay) carries more for longer.
+    let relay = Relay::start();
+    let (_browser, browser_id) = open_browser_node(&relay);
+    let padding = "x".repeat(4096);
+    let inputs: String = (0..130)
+        .map(|index| format!("{}\n", json!({ "index": index, "padding": padding })))
+        .collect();
+    let inputs_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(inputs_file.path(), inputs).expect("write inputs");
+    // Each task holds the tab for a second, so 130 of them keep the circuit busy > 2 min.
+    let task = task_file(
+        "function(x) { const t = Date.now(); while (Date.now() - t < 1000) {} return x.padding.length + x.index; }",
+    );
+    let started = std::time::Instant::now();
+    let output = submit_within(
+        400,
+        &[
+            "--relay",
+            &relay.tcp(),
+            "map",
+            path_of(&task),
+            "--inputs",
+            path_of(&inputs_file),
+        ],
+        "",
+        &[],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(125),
+        "{:?}",
+        started.elapsed()
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON lines"))
+        .collect();
+    assert_eq!(lines.len(), 130);
+    for (index, line) in lines.iter().enumerate() {
+        assert_eq!(line["ok"], json!(4096 + index), "{line}");
+        assert_eq!(line["node"], json!(browser_id), "{line}");
+        // Never re-sent: the one relayed connection carried every task.
+        assert_eq!(line["attempts"], json!(1), "{line}");
+    }
+}
