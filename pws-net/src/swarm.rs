@@ -104,12 +104,9 @@ pub fn build(
         .with_other_transport(|_| transport)?
         .with_dns()?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
-        .with_behaviour(|key, relay_client| {
-            behaviour(key, relay_client, role)
-                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-        })
+        .with_behaviour(behaviour_of(role))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
-        .with_swarm_config(swarm_config)
+        .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok(swarm)
 }
@@ -127,18 +124,23 @@ pub fn build(
         .with_wasm_bindgen()
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
         .with_relay_client(noise::Config::new, yamux::Config::default)?
-        .with_behaviour(|key, relay_client| {
-            behaviour(key, relay_client, role)
-                .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-        })
+        .with_behaviour(behaviour_of(role))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
-        .with_swarm_config(swarm_config)
+        .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
     Ok(swarm)
 }
 
-fn swarm_config(config: libp2p::swarm::Config) -> libp2p::swarm::Config {
-    config.with_idle_connection_timeout(Duration::from_secs(60))
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The swarm builder's behaviour constructor for `role`.
+fn behaviour_of(
+    role: &Role,
+) -> impl FnOnce(&libp2p::identity::Keypair, relay::client::Behaviour) -> Result<Behaviour, BuildError>
++ '_ {
+    move |key, relay_client| behaviour(key, relay_client, role).map_err(BuildError::from)
 }
 
 fn behaviour(

@@ -19,15 +19,18 @@ use pws_net::protocol::{TASK_PROTOCOL, TaskRequest, TaskResponse};
 use pws_net::transport::{self, TransportKind};
 use pws_tests::{Node, Relay, example, submit};
 
+#[path = "shared/load.rs"]
+mod load;
+#[path = "shared/stats.rs"]
+mod stats;
+use load::trivial_task;
+use stats::{ms, percentile};
+
 const ROUND_TRIPS: usize = 1000;
 const WARM_UP: usize = 50;
 const THROUGHPUT_TASKS: usize = 2000;
 const ONE_SHOT_RUNS: usize = 20;
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-
-fn trivial_task() -> TaskRequest {
-    TaskRequest::new("function() { return 2 + 2; }")
-}
 
 fn main() {
     pws_node::sandbox::worker::run_if_requested();
@@ -59,16 +62,6 @@ fn main() {
     let per_second = runtime.block_on(throughput());
     println!("\ntrivial tasks/s, one submitter -> one node (2 slots, TCP): {per_second:.0}");
     one_shot_and_memory();
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn percentile(samples: &[Duration], p: f64) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Bare request-response with the task protocol's codec and messages: what libp2p alone costs.
@@ -217,37 +210,13 @@ async fn network(
 
 async fn task_round_trips(kind: TransportKind) -> Vec<Duration> {
     let (session, node) = network(kind, 1).await;
-    let mut samples = Vec::with_capacity(ROUND_TRIPS);
-    for i in 0..WARM_UP + ROUND_TRIPS {
-        let started = Instant::now();
-        let response = session
-            .client
-            .send_task(node, trivial_task())
-            .await
-            .unwrap();
-        assert_eq!(response, TaskResponse::ok("4"));
-        if i >= WARM_UP {
-            samples.push(started.elapsed());
-        }
-    }
-    samples
+    load::round_trips(&session.client, node, WARM_UP, ROUND_TRIPS).await
 }
 
 async fn throughput() -> f64 {
     const SLOTS: u32 = 2;
     let (session, node) = network(TransportKind::Tcp, SLOTS).await;
-    let started = Instant::now();
-    let workers = (0..SLOTS).map(|_| {
-        let client = session.client.clone();
-        tokio::spawn(async move {
-            for _ in 0..THROUGHPUT_TASKS / SLOTS as usize {
-                let response = client.send_task(node, trivial_task()).await.unwrap();
-                assert_eq!(response, TaskResponse::ok("4"));
-            }
-        })
-    });
-    futures::future::join_all(workers).await;
-    THROUGHPUT_TASKS as f64 / started.elapsed().as_secs_f64()
+    load::throughput(&session.client, node, SLOTS as usize, THROUGHPUT_TASKS).await
 }
 
 fn one_shot_and_memory() {

@@ -238,16 +238,21 @@ impl Relay {
             "/ip4/127.0.0.1/udp/0/webrtc-direct",
         ]
         .map(|addr| addr.parse().expect("valid multiaddr"));
-        Self::start_on(data_dir, &listen)
+        Self::start_on(data_dir, &listen, "127.0.0.1:0")
     }
 
-    fn start_on(data_dir: TempDir, listen: &[Multiaddr]) -> Relay {
+    /// A relay listening on exactly `listen`, serving its web page on `http`.
+    pub fn start_listening(listen: &[Multiaddr], http: &str) -> Relay {
+        Self::start_on(tempfile::tempdir().expect("temp dir"), listen, http)
+    }
+
+    fn start_on(data_dir: TempDir, listen: &[Multiaddr], http: &str) -> Relay {
         let mut command = Command::new(bin("relay"));
         command.arg("--data-dir").arg(data_dir.path());
         for addr in listen {
             command.arg("--listen").arg(addr.to_string());
         }
-        command.args(["--http", "127.0.0.1:0"]);
+        command.args(["--http", http]);
         let mut process = Process::spawn("relay", &mut command);
         let page = process.wait_for_stderr_line("the web page's address", |line| {
             line.contains("web node page at http://")
@@ -302,7 +307,7 @@ impl Relay {
                     .collect()
             })
             .collect();
-        let restarted = Self::start_on(data_dir, &listen);
+        let restarted = Self::start_on(data_dir, &listen, "127.0.0.1:0");
         assert_eq!(
             restarted.addrs, addrs,
             "a restarted relay keeps its addresses"
@@ -445,6 +450,14 @@ pub fn parse_json_line(output: &Output) -> Value {
             String::from_utf8_lossy(&output.stderr)
         )
     })
+}
+
+/// The JSON lines a command printed (e.g. `map`'s result lines).
+pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
 }
 
 /// Path of a file in the workspace's `examples/`.

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pws_tests::browser::{Browser, artifact_path};
 use pws_tests::{
-    Node, Relay, example, parse_json_line, path_of, run_json, submit, submit_within, task_file,
+    Node, Relay, example, json_lines, parse_json_line, path_of, run_json, submit, submit_within,
+    task_file,
 };
 use serde_json::{Value, json};
 
@@ -16,16 +17,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// node's peer id as the page shows it.
 fn open_browser_node(relay: &Relay) -> (Browser, String) {
     let mut browser = Browser::open(&relay.http);
-    browser.wait_for(
-        "the connected state",
-        "document.getElementById('connection').textContent === 'connected'",
-        CONNECT_TIMEOUT,
-    );
-    let peer_id = browser.text_of("peer-id");
-    assert!(
-        peer_id.starts_with("12D3KooW"),
-        "page shows peer id {peer_id:?}"
-    );
+    let peer_id = browser.wait_until_node_connected(CONNECT_TIMEOUT);
     (browser, peer_id)
 }
 
@@ -116,10 +108,7 @@ fn a_job_uses_a_native_and_a_browser_node() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON lines"))
-        .collect();
+    let lines = json_lines(&output.stdout);
     assert_eq!(lines.len(), 60);
     for (index, line) in lines.iter().enumerate() {
         assert_eq!(line["ok"], json!(index * 2), "{line}");
@@ -178,10 +167,7 @@ fn a_relayed_browser_node_serves_past_libp2p_default_circuit_limits() {
         "{:?}",
         started.elapsed()
     );
-    let lines: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON lines"))
-        .collect();
+    let lines = json_lines(&output.stdout);
     assert_eq!(lines.len(), 130);
     for (index, line) in lines.iter().enumerate() {
         assert_eq!(line["ok"], json!(4096 + index), "{line}");
@@ -189,4 +175,33 @@ fn a_relayed_browser_node_serves_past_libp2p_default_circuit_limits() {
         // Never re-sent: the one relayed connection carried every task.
         assert_eq!(line["attempts"], json!(1), "{line}");
     }
+}
+
+#[test]
+fn a_page_dials_the_relay_at_the_host_it_was_loaded_from() {
+    // The relay listens for WebRTC on every interface and the page is opened at 127.0.0.2,
+    // an address the relay never printed (as a phone opens the relay's LAN address): the
+    // page must be told, and dial, that same host.
+    let listen = ["/ip4/127.0.0.1/tcp/0", "/ip4/0.0.0.0/udp/0/webrtc-direct"]
+        .map(|addr| addr.parse().expect("valid multiaddr"));
+    let relay = Relay::start_listening(&listen, "0.0.0.0:0");
+    let port = relay
+        .http
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .expect("a port")
+        .to_string();
+    let mut browser = Browser::open(&format!("http://127.0.0.2:{port}/"));
+    let peer_id = browser.wait_until_node_connected(CONNECT_TIMEOUT);
+    let dialed = browser.evaluate("fetch('api/relay').then((r) => r.json()).then((j) => j.addr)");
+    assert!(
+        dialed
+            .as_str()
+            .is_some_and(|addr| addr.starts_with("/ip4/127.0.0.2/udp/")),
+        "the page was given {dialed}"
+    );
+    let result = run_json(&relay.tcp(), &[], &example("math.js"));
+    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_eq!(result["node"], json!(peer_id), "{result}");
 }

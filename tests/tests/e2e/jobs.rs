@@ -3,19 +3,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 
-use pws_tests::{Node, Process, Relay, bin, path_of, submit, task_file};
+use pws_tests::{Node, Process, Relay, bin, json_lines, path_of, submit, task_file};
 use serde_json::Value;
 
 /// A task that takes a few milliseconds, so jobs last long enough to be interrupted.
 const SLOW_DOUBLE: &str =
     "function(n) { let x = 0; for (let i = 0; i < 200000; i++) x += i; return n * 2; }";
-
-fn lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
-}
 
 /// Every index in `0..count` exactly once, each with `ok == expected(index)`.
 fn assert_exactly_once(results: &[Value], count: u64, expected: impl Fn(u64) -> Value) {
@@ -105,7 +98,7 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let results = lines(&output.stdout);
+    let results = json_lines(&output.stdout);
     let indices: Vec<u64> = results
         .iter()
         .map(|l| l["index"].as_u64().unwrap())
@@ -138,7 +131,7 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
     assert_eq!(job_progress(journal, &job), (300, "done".into()));
     let stored = submit(&["--journal", journal, "results", &job]);
     assert_eq!(
-        lines(&stored.stdout),
+        json_lines(&stored.stdout),
         results,
         "`results` prints the same lines"
     );
@@ -174,7 +167,7 @@ fn failing_inputs_get_error_lines_and_exit_1() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(output.stdout.is_empty(), "results went to --out");
-    let results = lines(&std::fs::read(&out).unwrap());
+    let results = json_lines(&std::fs::read(&out).unwrap());
     assert_eq!(results.len(), 3);
     assert_eq!(results[0]["ok"], 12);
     assert_eq!(results[1]["error"]["kind"], "thrown");
@@ -200,7 +193,7 @@ fn killing_a_node_mid_job_loses_nothing_and_duplicates_nothing() {
     nodes[1].process.kill();
     let output = map.wait_with_output();
     assert!(output.status.success(), "{}", output.stderr);
-    assert_exactly_once(&lines(output.stdout.as_bytes()), 400, |n| {
+    assert_exactly_once(&json_lines(output.stdout.as_bytes()), 400, |n| {
         Value::from(n * 2)
     });
     assert_eq!(job_progress(journal, &job), (400, "done".into()));
@@ -240,7 +233,7 @@ fn a_killed_submitter_resumes_and_every_input_has_exactly_one_result() {
         String::from_utf8_lossy(&resumed.stderr)
     );
     let stored = submit(&["--journal", journal, "results", &job]);
-    assert_exactly_once(&lines(&stored.stdout), 300, |n| Value::from(n * 2));
+    assert_exactly_once(&json_lines(&stored.stdout), 300, |n| Value::from(n * 2));
     assert_eq!(job_progress(journal, &job), (300, "done".into()));
 }
 
@@ -282,7 +275,7 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let results = lines(&output.stdout);
+    let results = json_lines(&output.stdout);
     assert_exactly_once(&results, 20, |n| serde_json::json!({"square": n * n}));
     for line in &results {
         // A result is decided as soon as a quorum agrees; a slower third answer is not awaited.
@@ -306,7 +299,7 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
         Some(1),
         "disagreements are failures"
     );
-    for line in lines(&unanimous.stdout) {
+    for line in json_lines(&unanimous.stdout) {
         assert_eq!(line["error"]["kind"], "disagreement", "{line}");
         let answers = line["answers"].as_array().unwrap();
         assert_eq!(answers.len(), 3, "all three answered: {line}");
