@@ -4,7 +4,9 @@
 use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::protocol::{NodeStatus, ProgressReport, TaskRequest, TaskResponse};
+use crate::protocol::{
+    BatchResponse, NodeStatus, ProgressReport, TaskBatch, TaskRequest, TaskResponse,
+};
 use crate::status::NodeInfo;
 
 /// Why a network operation failed.
@@ -28,6 +30,7 @@ pub(crate) enum Command {
     FindProviders(Reply<Vec<PeerId>>),
     QueryStatus(PeerId, Reply<NodeStatus>),
     SendTask(PeerId, TaskRequest, Reply<TaskResponse>),
+    SendBatch(PeerId, TaskBatch, Reply<BatchResponse>),
     Registry(Reply<Vec<NodeInfo>>),
     SetStatus(NodeStatus),
     ReportProgress(PeerId, ProgressReport),
@@ -78,6 +81,13 @@ impl Client {
     /// Send a task to a node and wait for its outcome.
     pub async fn send_task(&self, node: PeerId, task: TaskRequest) -> NetResult<TaskResponse> {
         self.ask(|reply| Command::SendTask(node, task, reply)).await
+    }
+
+    /// Send several tasks with one source to a node; they run one after another in one of
+    /// its slots and the answers come back together, in order.
+    pub async fn send_batch(&self, node: PeerId, batch: TaskBatch) -> NetResult<BatchResponse> {
+        self.ask(|reply| Command::SendBatch(node, batch, reply))
+            .await
     }
 
     /// The live nodes this peer knows, ordered by peer id.

@@ -6,6 +6,7 @@
 //! browser) hand it to [`serve::serve`] with the [`executor::Executor`] that runs their tasks.
 //! Everything but the native transports, files and signals also builds for `wasm32`.
 
+mod batch;
 pub mod client;
 pub mod discovery;
 pub mod executor;

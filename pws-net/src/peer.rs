@@ -15,12 +15,13 @@ use libp2p::swarm::{SwarmEvent, dial_opts::DialOpts};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::InboundBatch;
 use crate::client::{Client, Command, NetError, Reply};
 use crate::discovery::{self, Discovery};
 use crate::identity::Identity;
 use crate::protocol::{
-    ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, ProgressAck, ProgressReport, STATUS_TOPIC,
-    TaskRequest, TaskResponse, from_cbor, to_cbor,
+    BatchResponse, ErrorKind, KAD_PROTOCOL, NodeState, NodeStatus, ProgressAck, ProgressReport,
+    STATUS_TOPIC, TaskBatch, TaskRequest, TaskResponse, from_cbor, to_cbor,
 };
 use crate::rt::{self, Instant, Ticker};
 use crate::status::{HEARTBEAT, Registry};
@@ -105,8 +106,9 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         status_changed: false,
         relay_waiters: Vec::new(),
         pending_tasks: HashMap::new(),
+        pending_batches: HashMap::new(),
         pending_status: HashMap::new(),
-        inbound_tasks: HashMap::new(),
+        inbound: HashMap::new(),
         next_inbound: 0,
         task_answers: FuturesUnordered::new(),
         unflushed_responses: 0,
@@ -164,6 +166,13 @@ impl RelayLink {
 
 type TaskAnswer = (u64, Result<TaskResponse, oneshot::error::RecvError>);
 
+/// Work a node took in and still has to answer.
+enum Inbound {
+    Task(ResponseChannel<TaskResponse>),
+    /// A batch, with the submitter it came from (its remaining tasks die with the submitter).
+    Batch(PeerId, InboundBatch),
+}
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     role: Role,
@@ -178,8 +187,9 @@ struct EventLoop {
     status_changed: bool,
     relay_waiters: Vec<Reply<PeerId>>,
     pending_tasks: HashMap<OutboundRequestId, Reply<TaskResponse>>,
+    pending_batches: HashMap<OutboundRequestId, Reply<BatchResponse>>,
     pending_status: HashMap<OutboundRequestId, Reply<NodeStatus>>,
-    inbound_tasks: HashMap<u64, ResponseChannel<TaskResponse>>,
+    inbound: HashMap<u64, Inbound>,
     next_inbound: u64,
     task_answers: FuturesUnordered<futures::future::BoxFuture<'static, TaskAnswer>>,
     unflushed_responses: usize,
@@ -346,6 +356,9 @@ impl EventLoop {
                 if Some(peer_id) == self.relay_peer() {
                     self.on_relay_lost();
                 }
+                // Nobody is left to read the rest of its batches.
+                self.inbound
+                    .retain(|_, work| !matches!(work, Inbound::Batch(from, _) if *from == peer_id));
                 let _ = self.events.try_send(Event::PeerGone(peer_id));
             }
             SwarmEvent::OutgoingConnectionError {
@@ -391,7 +404,12 @@ impl EventLoop {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
                 self.on_status_announcement(message);
             }
-            BehaviourEvent::Task(event) => self.on_task_event(event),
+            BehaviourEvent::Task(event) => {
+                self.on_work_event(event, Self::pending_tasks, Self::on_inbound_task)
+            }
+            BehaviourEvent::Batch(event) => {
+                self.on_work_event(event, Self::pending_batches, Self::on_inbound_batch)
+            }
             BehaviourEvent::Status(event) => self.on_status_event(event),
             BehaviourEvent::Progress(request_response::Event::Message {
                 message:
@@ -419,7 +437,13 @@ impl EventLoop {
         }
     }
 
-    fn on_task_event(&mut self, event: request_response::Event<TaskRequest, TaskResponse>) {
+    /// Events of the task and batch protocols: requests to serve, answers to our requests.
+    fn on_work_event<Request, Response>(
+        &mut self,
+        event: request_response::Event<Request, Response>,
+        pending: fn(&mut Self) -> &mut HashMap<OutboundRequestId, Reply<Response>>,
+        serve: fn(&mut Self, PeerId, Request, ResponseChannel<Response>),
+    ) {
         match event {
             request_response::Event::Message {
                 peer,
@@ -428,7 +452,7 @@ impl EventLoop {
                         request, channel, ..
                     },
                 ..
-            } => self.on_inbound_task(peer, request, channel),
+            } => serve(self, peer, request, channel),
             request_response::Event::Message {
                 message:
                     request_response::Message::Response {
@@ -436,40 +460,55 @@ impl EventLoop {
                         response,
                     },
                 ..
-            } => answer(&mut self.pending_tasks, request_id, Ok(response)),
+            } => answer(pending(self), request_id, Ok(response)),
             request_response::Event::OutboundFailure {
                 peer,
                 request_id,
                 error,
                 ..
             } => {
-                // A node that cannot be reached is no candidate until it is heard from again.
-                if matches!(
-                    error,
-                    OutboundFailure::DialFailure | OutboundFailure::ConnectionClosed
-                ) {
-                    self.registry.remove(&peer);
-                }
-                answer(
-                    &mut self.pending_tasks,
-                    request_id,
-                    Err(describe_failure(peer, &error)),
-                );
+                let error = self.task_failed(peer, &error);
+                answer(pending(self), request_id, Err(error));
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::warn!(%peer, "inbound task failed: {error}");
-                self.unflushed_responses =
-                    self.unflushed_responses
-                        .saturating_sub(usize::from(matches!(
-                            error,
-                            request_response::InboundFailure::ConnectionClosed
-                                | request_response::InboundFailure::Io(_)
-                                | request_response::InboundFailure::Timeout
-                        )));
+                self.answer_failed(peer, &error);
             }
             request_response::Event::ResponseSent { .. } => {
                 self.unflushed_responses = self.unflushed_responses.saturating_sub(1);
             }
+        }
+    }
+
+    fn pending_tasks(&mut self) -> &mut HashMap<OutboundRequestId, Reply<TaskResponse>> {
+        &mut self.pending_tasks
+    }
+
+    fn pending_batches(&mut self) -> &mut HashMap<OutboundRequestId, Reply<BatchResponse>> {
+        &mut self.pending_batches
+    }
+
+    /// A task or batch sent to `peer` failed; a node that cannot be reached is no candidate
+    /// until it is heard from again.
+    fn task_failed(&mut self, peer: PeerId, error: &OutboundFailure) -> NetError {
+        if matches!(
+            error,
+            OutboundFailure::DialFailure | OutboundFailure::ConnectionClosed
+        ) {
+            self.registry.remove(&peer);
+        }
+        describe_failure(peer, error)
+    }
+
+    /// An answer of ours did not reach its submitter.
+    fn answer_failed(&mut self, peer: PeerId, error: &request_response::InboundFailure) {
+        tracing::warn!(%peer, "inbound task failed: {error}");
+        if matches!(
+            error,
+            request_response::InboundFailure::ConnectionClosed
+                | request_response::InboundFailure::Io(_)
+                | request_response::InboundFailure::Timeout
+        ) {
+            self.unflushed_responses = self.unflushed_responses.saturating_sub(1);
         }
     }
 
@@ -483,28 +522,85 @@ impl EventLoop {
             self.respond(channel, stopping_error());
             return;
         }
-        let id = self.next_inbound;
-        self.next_inbound += 1;
-        let (reply, answer) = oneshot::channel();
-        if self
-            .events
-            .try_send(Event::InboundTask { from, task, reply })
-            .is_err()
-        {
-            self.respond(
-                channel,
-                TaskResponse::error(ErrorKind::Busy, "the node is overloaded"),
-            );
-            return;
+        let id = self.next_inbound_id();
+        match self.hand_out(id, from, task) {
+            Ok(()) => {
+                self.inbound.insert(id, Inbound::Task(channel));
+            }
+            Err(refusal) => self.respond(channel, refusal),
         }
-        self.inbound_tasks.insert(id, channel);
+    }
+
+    fn on_inbound_batch(
+        &mut self,
+        from: PeerId,
+        batch: TaskBatch,
+        channel: ResponseChannel<BatchResponse>,
+    ) {
+        let mut batch = InboundBatch::new(batch, channel);
+        if self.draining.is_some() {
+            batch.answer_rest(stopping_error());
+        }
+        let id = self.next_inbound_id();
+        self.continue_batch(id, from, batch);
+    }
+
+    /// Hand the batch's next task to the node, or send its answers once none is left.
+    fn continue_batch(&mut self, id: u64, from: PeerId, mut batch: InboundBatch) {
+        if let Some(task) = batch.next_task() {
+            match self.hand_out(id, from, task) {
+                Ok(()) => {
+                    self.inbound.insert(id, Inbound::Batch(from, batch));
+                    return;
+                }
+                Err(refusal) => batch.record(refusal),
+            }
+        }
+        if batch.is_done() {
+            self.respond_batch(batch);
+        } else {
+            self.continue_batch(id, from, batch);
+        }
+    }
+
+    fn next_inbound_id(&mut self) -> u64 {
+        self.next_inbound += 1;
+        self.next_inbound
+    }
+
+    /// Give a task to the program running this node; its answer comes back under `id`.
+    fn hand_out(&mut self, id: u64, from: PeerId, task: TaskRequest) -> Result<(), TaskResponse> {
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .try_send(Event::InboundTask { from, task, reply })
+            .map_err(|_| TaskResponse::error(ErrorKind::Busy, "the node is overloaded"))?;
         self.task_answers
             .push(Box::pin(async move { (id, answer.await) }));
+        Ok(())
     }
 
     fn on_task_answer(&mut self, id: u64, answer: Result<TaskResponse, oneshot::error::RecvError>) {
-        if let Some(channel) = self.inbound_tasks.remove(&id) {
-            self.respond(channel, answer.unwrap_or_else(|_| stopping_error()));
+        let response = answer.unwrap_or_else(|_| stopping_error());
+        match self.inbound.remove(&id) {
+            Some(Inbound::Task(channel)) => self.respond(channel, response),
+            Some(Inbound::Batch(from, mut batch)) => {
+                batch.record(response);
+                self.continue_batch(id, from, batch);
+            }
+            None => {}
+        }
+    }
+
+    fn respond_batch(&mut self, batch: InboundBatch) {
+        let (channel, response) = batch.finish();
+        if self
+            .swarm
+            .behaviour_mut()
+            .batch
+            .send_response(channel, response)
+            .is_ok()
+        {
+            self.unflushed_responses += 1;
         }
     }
 
@@ -607,6 +703,10 @@ impl EventLoop {
                 let id = self.swarm.behaviour_mut().task.send_request(&peer, task);
                 self.pending_tasks.insert(id, reply);
             }
+            Command::SendBatch(peer, batch, reply) => {
+                let id = self.swarm.behaviour_mut().batch.send_request(&peer, batch);
+                self.pending_batches.insert(id, reply);
+            }
             Command::Registry(reply) => {
                 self.registry.expire(Instant::now());
                 let _ = reply.send(Ok(self.registry.snapshot()));
@@ -674,9 +774,15 @@ impl EventLoop {
         if self.is_node {
             self.discovery.leave(self.swarm.behaviour_mut(), relay);
         }
-        let channels: Vec<_> = self.inbound_tasks.drain().map(|(_, c)| c).collect();
-        for channel in channels {
-            self.respond(channel, stopping_error());
+        let inbound: Vec<_> = self.inbound.drain().map(|(_, work)| work).collect();
+        for work in inbound {
+            match work {
+                Inbound::Task(channel) => self.respond(channel, stopping_error()),
+                Inbound::Batch(_, mut batch) => {
+                    batch.record(stopping_error());
+                    self.respond_batch(batch);
+                }
+            }
         }
         self.draining = Some((Instant::now() + DRAIN_LIMIT, reply));
     }

@@ -6,6 +6,9 @@ use serde::{Deserialize, Serialize};
 
 /// Request-response protocol carrying one task and its outcome.
 pub const TASK_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/task/1.0.0");
+/// Request-response protocol carrying several tasks that share their source (small tasks of
+/// a job), run one after another in one slot and answered together.
+pub const BATCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/batch/1.0.0");
 /// Request-response protocol asking a node for its current status.
 pub const STATUS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/status/1.0.0");
 /// Request-response protocol a node uses to tell a submitter how far a task has come.
@@ -25,6 +28,10 @@ pub const IDENTIFY_PROTOCOL_VERSION: &str = "/pws/1.0.0";
 pub const MAX_TASK_REQUEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest task response a submitter reads.
 pub const MAX_TASK_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest batch answer a submitter reads.
+pub const MAX_BATCH_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+/// Most tasks in one batch.
+pub const MAX_BATCH_TASKS: usize = 256;
 /// Largest status message in either direction.
 pub const MAX_STATUS_BYTES: u64 = 64 * 1024;
 
@@ -57,6 +64,43 @@ impl TaskRequest {
             id: None,
         }
     }
+}
+
+/// Several tasks with one source: each input is one task, run in order in a single slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskBatch {
+    pub code: String,
+    /// One task per input (JSON text; `None`: called without an argument).
+    pub inputs: Vec<Option<String>>,
+    /// Wall-clock limit per task, as in [`TaskRequest::timeout_ms`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl TaskBatch {
+    /// The batch's tasks, in order.
+    pub fn tasks(&self) -> impl Iterator<Item = TaskRequest> + '_ {
+        self.inputs.iter().map(|input| TaskRequest {
+            code: self.code.clone(),
+            input: input.clone(),
+            timeout_ms: self.timeout_ms,
+            id: None,
+        })
+    }
+}
+
+/// The answers to a batch, one per input and in the same order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub answers: Vec<BatchAnswer>,
+}
+
+/// One task's answer in a batch, with the time the node spent on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchAnswer {
+    pub response: TaskResponse,
+    /// Microseconds from the task's start on the node to its answer.
+    pub micros: u64,
 }
 
 /// How far a running task has come, as the task itself said with `progress(fraction)`.

@@ -16,9 +16,10 @@ use libp2p::{
 
 use crate::identity::Identity;
 use crate::protocol::{
-    IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES,
-    MAX_TASK_RESPONSE_BYTES, NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport,
-    STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL, TaskRequest, TaskResponse,
+    BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
+    MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES,
+    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, StatusRequest,
+    TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
 };
 use crate::transport::TransportKind;
 
@@ -87,6 +88,7 @@ pub struct Behaviour {
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
     pub task: request_response::cbor::Behaviour<TaskRequest, TaskResponse>,
+    pub batch: request_response::cbor::Behaviour<TaskBatch, BatchResponse>,
     pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
     pub progress: request_response::cbor::Behaviour<ProgressReport, ProgressAck>,
 }
@@ -202,8 +204,17 @@ fn behaviour(
         request_response::cbor::codec::Codec::default()
             .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
             .set_response_size_maximum(MAX_TASK_RESPONSE_BYTES),
-        [(TASK_PROTOCOL, task_support)],
+        [(TASK_PROTOCOL, task_support.clone())],
         // Long tasks are bounded by the node's own limits, not by the network layer.
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
+            .with_max_concurrent_streams(1024),
+    );
+    let batch = request_response::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
+            .set_response_size_maximum(MAX_BATCH_RESPONSE_BYTES),
+        [(BATCH_PROTOCOL, task_support)],
         request_response::Config::default()
             .with_request_timeout(Duration::from_secs(24 * 60 * 60))
             .with_max_concurrent_streams(1024),
@@ -238,6 +249,7 @@ fn behaviour(
         kad,
         gossipsub,
         task,
+        batch,
         status,
         progress,
     })

@@ -49,6 +49,10 @@ impl TaskRunner {
         let context = self.next.take().unwrap_or_else(|| self.engine.prepare());
         let mut response = self.engine.run(context, task);
         progress::set_sink(None);
+        // The task's context is garbage now and nothing else is alive: collecting here frees
+        // it without tracing anything, where a collection the allocator triggers later, in the
+        // middle of building the next context, would trace that context too.
+        boa_engine::gc::force_collect();
         if memory::take_refused() && matches!(response.outcome, Outcome::Error(_)) {
             response.outcome = Outcome::Error(self.out_of_memory());
         }

@@ -2,6 +2,9 @@
 //! round trip between tasks), picks among nodes with spare capacity by strategy, re-sends
 //! tasks lost to busy, stopping or vanished nodes, excludes nodes that keep failing, and with
 //! replicas runs each task on several distinct nodes and accepts a result a quorum agrees on.
+//! Short tasks travel in batches (one request, one slot, answers together), sized from the
+//! tasks' observed time so a batch lasts a few milliseconds and the end of a job still
+//! spreads over every slot.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -10,8 +13,10 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
-use pws_net::client::NetResult;
-use pws_net::protocol::{ErrorKind, NodeState, Outcome, TaskError, TaskRequest, TaskResponse};
+use pws_net::client::{NetError, NetResult};
+use pws_net::protocol::{
+    ErrorKind, MAX_TASK_REQUEST_BYTES, NodeState, Outcome, TaskBatch, TaskError, TaskResponse,
+};
 use pws_net::status::NodeInfo;
 use pws_net::strategy::{self, Strategy};
 
@@ -26,6 +31,15 @@ const BUSY_COOLDOWN: Duration = Duration::from_millis(100);
 const REGISTRY_POLL: Duration = Duration::from_millis(500);
 /// How often new nodes are looked for (in the background: discovery can take seconds).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(3);
+/// How long a batch should keep a slot busy: long enough to make a request's cost small
+/// against its tasks, short enough that a job's last tasks still spread over every slot.
+const BATCH_TARGET_MS: f64 = 10.0;
+/// Most tasks in one batch.
+const MAX_BATCH: usize = 64;
+/// Most bytes of inputs and source in one batch, well under what a node reads.
+const MAX_BATCH_BYTES: usize = MAX_TASK_REQUEST_BYTES as usize / 4;
+/// Weight of the newest measurement in the running estimate of a task's time.
+const TASK_TIME_WEIGHT: f64 = 0.2;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SchedulerOptions {
@@ -103,7 +117,9 @@ struct Active {
     answers: Vec<(PeerId, Outcome, f64)>,
 }
 
-type Flight = (u64, PeerId, Instant, NetResult<TaskResponse>);
+/// Answers of one request to a node, each with the node's own time for it in milliseconds.
+type Answers = NetResult<Vec<(TaskResponse, f64)>>;
+type Flight = (Vec<u64>, PeerId, Instant, Answers);
 
 pub struct Scheduler<'a> {
     session: &'a Session,
@@ -119,6 +135,10 @@ pub struct Scheduler<'a> {
     active: BTreeMap<u64, Active>,
     /// One entry per dispatch still needed (a task with replicas appears several times).
     queue: VecDeque<u64>,
+    /// Running estimate of one task's time on a node, in milliseconds.
+    task_ms: Option<f64>,
+    /// Tasks sent and not yet answered.
+    tasks_in_flight: usize,
 }
 
 impl<'a> Scheduler<'a> {
@@ -136,6 +156,8 @@ impl<'a> Scheduler<'a> {
             counters: Counters::default(),
             active: BTreeMap::new(),
             queue: VecDeque::new(),
+            task_ms: None,
+            tasks_in_flight: 0,
         }
     }
 
@@ -161,7 +183,7 @@ impl<'a> Scheduler<'a> {
         tokio::pin!(stop);
         loop {
             // Read ahead: enough to fill every slot twice over, bounded by the window.
-            let read_ahead = (self.capacity().max(1) * 2).min(WINDOW);
+            let read_ahead = (self.capacity().max(1) * 2 * self.batch_limit()).min(WINDOW);
             while !feed_done && self.queue.len() < read_ahead && self.active.len() < WINDOW {
                 match feed.next()? {
                     Some((index, input)) => self.admit(index, input),
@@ -169,10 +191,10 @@ impl<'a> Scheduler<'a> {
                 }
             }
             while let Some(node) = self.queue.front().and_then(|index| self.pick(*index)) {
-                let index = self.queue.pop_front().expect("front exists");
-                running.push(self.dispatch(index, node));
+                let batch = self.take_batch();
+                running.push(self.dispatch(batch, node));
             }
-            self.counters.running = running.len();
+            self.counters.running = self.tasks_in_flight;
             self.counters.nodes_in_use = self.in_flight.values().filter(|n| **n > 0).count();
             if feed_done && self.active.is_empty() {
                 return Ok(End::Complete);
@@ -187,10 +209,11 @@ impl<'a> Scheduler<'a> {
                 idle_since = None;
             }
             tokio::select! {
-                Some((index, node, started, answer)) = running.next() => {
+                Some((indices, node, started, answers)) = running.next() => {
                     *self.in_flight.entry(node).or_default() -= 1;
+                    self.tasks_in_flight -= indices.len();
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
-                    if let Some(finished) = self.settle(index, node, ms, answer) {
+                    for finished in self.settle_flight(indices, node, ms, answers) {
                         on_finished(finished, self.counters)?;
                     }
                 }
@@ -216,26 +239,68 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn dispatch(&mut self, index: u64, node: PeerId) -> BoxFuture<'a, Flight> {
-        let task = self
-            .active
-            .get_mut(&index)
-            .expect("queued tasks are active");
-        task.attempts += 1;
-        task.tried.push(node);
+    /// Tasks per request now: as many as fill [`BATCH_TARGET_MS`] at the tasks' observed
+    /// time, one until a time is known or with replicas (which must land on distinct nodes).
+    fn batch_limit(&self) -> usize {
+        match self.task_ms {
+            Some(ms) if self.options.replicas <= 1 => {
+                ((BATCH_TARGET_MS / ms.max(0.001)) as usize).clamp(1, MAX_BATCH)
+            }
+            _ => 1,
+        }
+    }
+
+    /// The next tasks to send to one node: the batch limit, but no more than a fair share of
+    /// what is queued (so every slot gets work) and of the bytes a request may carry.
+    fn take_batch(&mut self) -> Vec<u64> {
+        let fair_share = self.queue.len().div_ceil(self.capacity().max(1));
+        let size = self.batch_limit().min(fair_share).max(1);
+        let mut batch = Vec::with_capacity(size);
+        let mut bytes = self.code.len();
+        while batch.len() < size {
+            let Some(&index) = self.queue.front() else {
+                break;
+            };
+            let input_bytes = self.active.get(&index).map_or(0, |task| task.input.len());
+            if !batch.is_empty() && bytes + input_bytes > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += input_bytes;
+            batch.push(index);
+            self.queue.pop_front();
+        }
+        batch
+    }
+
+    /// Send `indices` to `node` in one batch request (the node reports each task's time).
+    fn dispatch(&mut self, indices: Vec<u64>, node: PeerId) -> BoxFuture<'a, Flight> {
+        let mut inputs = Vec::with_capacity(indices.len());
+        for index in &indices {
+            let task = self.active.get_mut(index).expect("queued tasks are active");
+            task.attempts += 1;
+            task.tried.push(node);
+            inputs.push(Some(task.input.clone()));
+        }
         *self.in_flight.entry(node).or_default() += 1;
+        self.tasks_in_flight += indices.len();
         self.previous = Some(node);
         let client = self.session.client.clone();
-        let request = TaskRequest {
+        let count = inputs.len();
+        if count > 1 {
+            tracing::debug!(%node, "sending {count} tasks in one batch");
+        }
+        let batch = TaskBatch {
             code: self.code.clone(),
-            input: Some(task.input.clone()),
+            inputs,
             timeout_ms: self.options.timeout_ms,
-            id: None,
         };
         Box::pin(async move {
             let started = Instant::now();
-            let answer = client.send_task(node, request).await;
-            (index, node, started, answer)
+            let answers = client
+                .send_batch(node, batch)
+                .await
+                .and_then(|response| batch_answers(response.answers, count));
+            (indices, node, started, answers)
         })
     }
 
@@ -295,13 +360,51 @@ impl<'a> Scheduler<'a> {
         )
     }
 
-    /// Take in one answer; returns the task's final result once it has one.
+    /// Take in the answers of one request; returns the results that became final.
+    fn settle_flight(
+        &mut self,
+        indices: Vec<u64>,
+        node: PeerId,
+        ms: f64,
+        answers: Answers,
+    ) -> Vec<Finished> {
+        match answers {
+            Ok(answers) => {
+                let per_task = answers.iter().map(|(_, ms)| ms).sum::<f64>() / answers.len() as f64;
+                self.task_ms = Some(self.task_ms.map_or(per_task, |estimate| {
+                    estimate + TASK_TIME_WEIGHT * (per_task - estimate)
+                }));
+                indices
+                    .into_iter()
+                    .zip(answers)
+                    .filter_map(|(index, (response, ms))| {
+                        self.settle(index, node, ms, Ok(response))
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                let failures = self.failures.entry(node).or_default();
+                *failures += 1;
+                if *failures >= MAX_CONSECUTIVE_FAILURES && self.excluded.insert(node) {
+                    tracing::warn!(%node, "excluded after {failures} failures in a row");
+                }
+                let error = TaskError::new(ErrorKind::Network, e.to_string());
+                indices
+                    .into_iter()
+                    .filter_map(|index| self.settle(index, node, ms, Err(error.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    /// Take in one task's answer (or the network error that lost it); returns the task's
+    /// final result once it has one.
     fn settle(
         &mut self,
         index: u64,
         node: PeerId,
         ms: f64,
-        answer: NetResult<TaskResponse>,
+        answer: Result<TaskResponse, TaskError>,
     ) -> Option<Finished> {
         let outcome = match answer {
             Ok(TaskResponse {
@@ -315,14 +418,7 @@ impl<'a> Scheduler<'a> {
                 self.failures.remove(&node);
                 response.outcome
             }
-            Err(e) => {
-                let failures = self.failures.entry(node).or_default();
-                *failures += 1;
-                if *failures >= MAX_CONSECUTIVE_FAILURES && self.excluded.insert(node) {
-                    tracing::warn!(%node, "excluded after {failures} failures in a row");
-                }
-                self.retry_or(index, TaskError::new(ErrorKind::Network, e.to_string()))?
-            }
+            Err(error) => self.retry_or(index, error)?,
         };
         let task = self.active.get_mut(&index)?;
         task.answers.push((node, outcome, ms));
@@ -367,6 +463,21 @@ impl<'a> Scheduler<'a> {
         self.queue.push_front(index);
         None
     }
+}
+
+/// A batch answer's entries with each task's node time in milliseconds; a node that
+/// answered a different number of tasks than it was sent is a failed request.
+fn batch_answers(answers: Vec<pws_net::protocol::BatchAnswer>, sent: usize) -> Answers {
+    if answers.len() != sent {
+        return Err(NetError::Failed(format!(
+            "the node answered {} of a batch of {sent} tasks",
+            answers.len()
+        )));
+    }
+    Ok(answers
+        .into_iter()
+        .map(|answer| (answer.response, answer.micros as f64 / 1000.0))
+        .collect())
 }
 
 /// Stops a background task when the scheduler is done.

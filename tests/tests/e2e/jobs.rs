@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
 
-use pws_tests::{Node, Process, Relay, bin, json_lines, path_of, submit, task_file};
+use pws_tests::{Node, Process, Relay, bin, json_lines, path_of, submit, submit_with, task_file};
 use serde_json::Value;
 
 /// A task that takes a few milliseconds, so jobs last long enough to be interrupted.
@@ -197,6 +197,32 @@ fn killing_a_node_mid_job_loses_nothing_and_duplicates_nothing() {
         Value::from(n * 2)
     });
     assert_eq!(job_progress(journal, &job), (400, "done".into()));
+}
+
+#[test]
+fn short_tasks_travel_in_batches_and_each_input_has_one_result() {
+    let relay = Relay::start();
+    let _nodes: Vec<Node> = (0..2).map(|_| Node::start(&relay, &[])).collect();
+    let task = task_file("function(n) { return n + 1; }");
+    let output = submit_with(
+        &[
+            "--relay",
+            &relay.tcp(),
+            "map",
+            path_of(&task),
+            "--range",
+            "0..3000",
+        ],
+        "",
+        &[("RUST_LOG", "pws_submit=debug")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_exactly_once(&json_lines(&output.stdout), 3000, |n| Value::from(n + 1));
+    assert!(
+        stderr.contains("tasks in one batch"),
+        "short tasks were sent one by one: {stderr}"
+    );
 }
 
 #[test]

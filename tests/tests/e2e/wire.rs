@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::{Multiaddr, PeerId, SwarmBuilder, noise, tcp, yamux};
-use pws_net::protocol::{TASK_PROTOCOL, TaskRequest, TaskResponse, from_cbor, to_cbor};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
+use pws_net::protocol::{
+    BATCH_PROTOCOL, BatchResponse, ErrorKind, MAX_BATCH_TASKS, Outcome, TASK_PROTOCOL, TaskBatch,
+    TaskRequest, TaskResponse, from_cbor, to_cbor,
+};
 use pws_tests::{Node, Relay, example, run_json};
 use serde_json::json;
 
@@ -17,8 +20,18 @@ async fn exchange(
     node: PeerId,
     bytes: &[u8],
 ) -> std::io::Result<Vec<u8>> {
+    exchange_on(TASK_PROTOCOL, control, node, bytes).await
+}
+
+/// [`exchange`] on any protocol.
+async fn exchange_on(
+    protocol: StreamProtocol,
+    control: &mut libp2p_stream::Control,
+    node: PeerId,
+    bytes: &[u8],
+) -> std::io::Result<Vec<u8>> {
     let mut stream = control
-        .open_stream(node, TASK_PROTOCOL)
+        .open_stream(node, protocol)
         .await
         .map_err(std::io::Error::other)?;
     stream.write_all(bytes).await?;
@@ -134,4 +147,54 @@ async fn a_full_node_answers_busy_at_once() {
     tokio::time::timeout(STREAM_TIMEOUT, conversation)
         .await
         .expect("busy comes back at once, not after the running task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &["--slots", "1"]);
+    let (mut control, node_id) = raw_peer(&node);
+    let conversation = async {
+        let batch = TaskBatch {
+            code: "function(n) { if (n === 2) throw new Error('two'); return n * 10; }".into(),
+            inputs: ["1", "2", "3"].map(|n| Some(n.to_string())).to_vec(),
+            timeout_ms: None,
+        };
+        let answer = exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&batch))
+            .await
+            .expect("an answer");
+        let answers = from_cbor::<BatchResponse>(&answer).unwrap().answers;
+        let outcomes: Vec<&Outcome> = answers.iter().map(|a| &a.response.outcome).collect();
+        assert_eq!(outcomes[0], &Outcome::Ok("10".into()));
+        assert!(matches!(outcomes[1], Outcome::Error(e) if e.kind == ErrorKind::Thrown));
+        assert_eq!(outcomes[2], &Outcome::Ok("30".into()));
+        assert!(answers.iter().all(|a| a.micros > 0), "{answers:?}");
+
+        let too_many = TaskBatch {
+            code: "1".into(),
+            inputs: vec![None; MAX_BATCH_TASKS + 1],
+            timeout_ms: None,
+        };
+        let answer = exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&too_many))
+            .await
+            .expect("an answer");
+        let answers = from_cbor::<BatchResponse>(&answer).unwrap().answers;
+        assert_eq!(answers.len(), MAX_BATCH_TASKS + 1);
+        assert!(answers.iter().all(|a| matches!(&a.response.outcome,
+            Outcome::Error(e) if e.kind == ErrorKind::Rejected)));
+
+        let garbage = b"\xff\x00 not a batch";
+        if let Ok(answer) = exchange_on(BATCH_PROTOCOL, &mut control, node_id, garbage).await {
+            assert!(from_cbor::<BatchResponse>(&answer).is_err());
+        }
+    };
+    tokio::time::timeout(STREAM_TIMEOUT, conversation)
+        .await
+        .expect("the node answered every batch in time");
+    let relay_addr = relay.tcp();
+    let result =
+        tokio::task::spawn_blocking(move || run_json(&relay_addr, &[], &example("math.js")))
+            .await
+            .unwrap();
+    assert_eq!(result["ok"], json!(4), "{result}");
 }
