@@ -61,6 +61,9 @@ fn main() {
         let session = Session::connect(&relay_addr, &[TransportKind::Tcp])
             .await
             .unwrap();
+        // Learn the nodes' (relayed) addresses.
+        let found = session.refresh().await.unwrap();
+        assert_eq!(found.len(), 2, "both nodes are found");
         println!("\n| node | task p50 | task p99 | tasks/s ({SLOTS} slots, {SLOTS} senders) |");
         println!("|---|---|---|---|");
         for (label, node) in nodes {
