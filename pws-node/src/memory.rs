@@ -6,15 +6,94 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// The allocator underneath. Natively mimalloc: every task builds and frees a whole
-/// JavaScript realm (thousands of small objects), and with the system allocator that churn
-/// was a fifth of a worker's time. In the browser, the standard one.
-#[cfg(not(target_arch = "wasm32"))]
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-#[cfg(target_arch = "wasm32")]
-static INNER: std::alloc::System = std::alloc::System;
-
 pub struct LimitedAllocator;
+
+/// The allocator underneath. A sandbox worker builds and frees a whole JavaScript realm for
+/// every task (thousands of small objects); with the system allocator that churn was a fifth
+/// of a worker's time, with mimalloc it is a few percent. Every other process (the node's
+/// network loop, the submitter) keeps the system allocator, which holds less memory idle.
+#[cfg(not(target_arch = "wasm32"))]
+mod inner {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// [`crate::sandbox::worker::WORKER_ENV`], as C wants it.
+    pub const WORKER_ENV: &std::ffi::CStr = c"PWS_SANDBOX_WORKER";
+    const UNDECIDED: u8 = 0;
+    const SYSTEM: u8 = 1;
+    const MIMALLOC: u8 = 2;
+    static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+    /// Whether this process is a sandbox worker. Decided at its first allocation (before
+    /// `main`, from the environment the node started it with) and fixed from then on, so
+    /// every block is freed by the allocator that made it.
+    fn in_worker() -> bool {
+        match CHOICE.load(Ordering::Relaxed) {
+            UNDECIDED => {
+                // SAFETY: the name is a valid C string; getenv neither allocates nor keeps it.
+                let worker = !unsafe { libc::getenv(WORKER_ENV.as_ptr()) }.is_null();
+                CHOICE.store(if worker { MIMALLOC } else { SYSTEM }, Ordering::Relaxed);
+                worker
+            }
+            choice => choice == MIMALLOC,
+        }
+    }
+
+    // SAFETY (all four): forwarded unchanged to the allocator this process chose for good.
+    pub unsafe fn alloc(layout: Layout) -> *mut u8 {
+        if in_worker() {
+            unsafe { mimalloc::MiMalloc.alloc(layout) }
+        } else {
+            unsafe { System.alloc(layout) }
+        }
+    }
+
+    pub unsafe fn alloc_zeroed(layout: Layout) -> *mut u8 {
+        if in_worker() {
+            unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
+        } else {
+            unsafe { System.alloc_zeroed(layout) }
+        }
+    }
+
+    pub unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+        if in_worker() {
+            unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
+        } else {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    pub unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if in_worker() {
+            unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
+        } else {
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+}
+
+/// In the browser, the standard allocator.
+#[cfg(target_arch = "wasm32")]
+mod inner {
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    pub unsafe fn alloc(layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    pub unsafe fn alloc_zeroed(layout: Layout) -> *mut u8 {
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    pub unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    pub unsafe fn realloc(ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
 
 static LIMIT: AtomicUsize = AtomicUsize::new(usize::MAX);
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
@@ -65,15 +144,15 @@ fn counted(bytes: usize, allocate: impl FnOnce() -> *mut u8) -> *mut u8 {
 // around it is added, and a refused request returns null as `GlobalAlloc` allows.
 unsafe impl GlobalAlloc for LimitedAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        counted(layout.size(), || unsafe { INNER.alloc(layout) })
+        counted(layout.size(), || unsafe { inner::alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        counted(layout.size(), || unsafe { INNER.alloc_zeroed(layout) })
+        counted(layout.size(), || unsafe { inner::alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { INNER.dealloc(ptr, layout) };
+        unsafe { inner::dealloc(ptr, layout) };
         release(layout.size());
     }
 
@@ -82,7 +161,7 @@ unsafe impl GlobalAlloc for LimitedAllocator {
         if new_size > old_size && !reserve(new_size - old_size) {
             return std::ptr::null_mut();
         }
-        let new_ptr = unsafe { INNER.realloc(ptr, layout, new_size) };
+        let new_ptr = unsafe { inner::realloc(ptr, layout, new_size) };
         if new_ptr.is_null() {
             if new_size > old_size {
                 release(new_size - old_size);
@@ -91,5 +170,16 @@ unsafe impl GlobalAlloc for LimitedAllocator {
             release(old_size - new_size);
         }
         new_ptr
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #[test]
+    fn the_allocator_knows_workers_by_their_environment_variable() {
+        assert_eq!(
+            super::inner::WORKER_ENV.to_str(),
+            Ok(crate::sandbox::worker::WORKER_ENV)
+        );
     }
 }

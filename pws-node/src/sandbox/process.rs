@@ -34,6 +34,8 @@ impl WorkerProcess {
                 serde_json::to_string(config).expect("config serializes"),
             )
             .env_remove("RUST_LOG")
+            // mimalloc would otherwise commit its arenas eagerly: 5 MB more per idle worker.
+            .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
