@@ -41,6 +41,17 @@ async fn exchange_on(
     Ok(answer)
 }
 
+/// A normal task still runs on `node` after whatever came before.
+async fn assert_still_serves(relay: &Relay, node: &Node) {
+    let relay_addr = relay.tcp();
+    let result =
+        tokio::task::spawn_blocking(move || run_json(&relay_addr, &[], &example("math.js")))
+            .await
+            .unwrap();
+    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_eq!(result["node"], node.peer_id.as_str());
+}
+
 /// A bare libp2p peer connected to `node` over TCP, able to open raw protocol streams.
 fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
     let node_addr: Multiaddr = node
@@ -104,13 +115,7 @@ async fn garbage_and_oversized_messages_do_not_hurt_the_node() {
         .await
         .expect("the node answered every stream or closed it in time");
 
-    let relay_addr = relay.tcp();
-    let result =
-        tokio::task::spawn_blocking(move || run_json(&relay_addr, &[], &example("math.js")))
-            .await
-            .unwrap();
-    assert_eq!(result["ok"], json!(4), "{result}");
-    assert_eq!(result["node"], node.peer_id.as_str());
+    assert_still_serves(&relay, &node).await;
     assert!(
         node.process.terminate(),
         "the node exits cleanly after all that"
@@ -191,10 +196,5 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
     tokio::time::timeout(STREAM_TIMEOUT, conversation)
         .await
         .expect("the node answered every batch in time");
-    let relay_addr = relay.tcp();
-    let result =
-        tokio::task::spawn_blocking(move || run_json(&relay_addr, &[], &example("math.js")))
-            .await
-            .unwrap();
-    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_still_serves(&relay, &node).await;
 }
