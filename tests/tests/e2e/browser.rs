@@ -205,3 +205,29 @@ fn a_page_dials_the_relay_at_the_host_it_was_loaded_from() {
     assert_eq!(result["ok"], json!(4), "{result}");
     assert_eq!(result["node"], json!(peer_id), "{result}");
 }
+
+#[test]
+fn the_page_switch_stops_the_node_and_starts_a_new_one() {
+    let relay = Relay::start();
+    let (mut browser, first) = open_browser_node(&relay);
+    browser.evaluate("document.getElementById('switch').click()");
+    browser.wait_for(
+        "the stopped state",
+        "document.getElementById('connection').textContent === 'stopped'",
+        Duration::from_secs(20),
+    );
+    // A stopped node unregisters; the relay may take a moment to process it.
+    let gone = (0..50).any(|_| {
+        nodes(&relay)
+            .iter()
+            .all(|node| node["peer_id"] != json!(first))
+    });
+    assert!(gone, "the stopped tab is still listed");
+
+    browser.evaluate("document.getElementById('switch').click()");
+    let second = browser.wait_until_node_connected(CONNECT_TIMEOUT);
+    assert_ne!(first, second, "each start is a new node");
+    let result = run_json(&relay.tcp(), &[], &example("math.js"));
+    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_eq!(result["node"], json!(second), "{result}");
+}
