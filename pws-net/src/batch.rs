@@ -55,10 +55,13 @@ impl InboundBatch {
             Outcome::Error(error) => error.kind.is_retryable_elsewhere(),
             Outcome::Ok(_) => false,
         };
-        self.push(response.clone());
         if refused {
+            self.push(response.clone());
             self.answer_rest(response);
-        } else if self.bytes > ANSWER_BYTES_LIMIT {
+            return;
+        }
+        self.push(response);
+        if self.bytes > ANSWER_BYTES_LIMIT {
             self.answer_rest(TaskResponse::error(
                 ErrorKind::Busy,
                 "the batch's answer is full; send the rest again",
