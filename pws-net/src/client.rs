@@ -1,8 +1,10 @@
 //! The handle other crates use to talk to the network: a cheap, clonable [`Client`] that sends
 //! commands to the event loop (which alone owns the swarm) and awaits their answers.
 
+use std::sync::Arc;
+
 use libp2p::PeerId;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protocol::{
     BatchResponse, NodeStatus, ProgressReport, TaskBatch, TaskRequest, TaskResponse,
@@ -32,7 +34,6 @@ pub(crate) enum Command {
     SendTask(PeerId, TaskRequest, Reply<TaskResponse>),
     SendBatch(PeerId, TaskBatch, Reply<BatchResponse>),
     Registry(Reply<Vec<NodeInfo>>),
-    SetStatus(NodeStatus),
     ReportProgress(PeerId, ProgressReport),
     Shutdown(Reply<()>),
 }
@@ -41,6 +42,8 @@ pub(crate) enum Command {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) commands: mpsc::Sender<Command>,
+    /// This node's status; the event loop announces the latest value.
+    pub(crate) status: Arc<watch::Sender<Option<NodeStatus>>>,
     pub(crate) local_peer_id: PeerId,
 }
 
@@ -95,12 +98,11 @@ impl Client {
         self.ask(Command::Registry).await
     }
 
-    /// Replace this node's announced status (announced at once if it changed).
-    pub async fn set_status(&self, status: NodeStatus) -> NetResult<()> {
-        self.commands
-            .send(Command::SetStatus(status))
-            .await
-            .map_err(|_| NetError::Stopped)
+    /// Replace this node's announced status. Never waits: the event loop announces the
+    /// latest status on its next tick (a busy node changes status twice per task, and
+    /// signing and publishing each change would cost more than a trivial task).
+    pub fn set_status(&self, status: NodeStatus) {
+        self.status.send_replace(Some(status));
     }
 
     /// Tell `submitter` how far one of its tasks has come. Best effort and never blocking:

@@ -95,6 +95,19 @@ pub struct BatchResponse {
     pub answers: Vec<BatchAnswer>,
 }
 
+impl BatchResponse {
+    /// The same answer, with no node time, for each of `tasks` tasks (a batch that did not run).
+    pub fn same_for_all(tasks: usize, response: TaskResponse) -> Self {
+        let answer = BatchAnswer {
+            response,
+            micros: 0,
+        };
+        Self {
+            answers: vec![answer; tasks],
+        }
+    }
+}
+
 /// One task's answer in a batch, with the time the node spent on it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchAnswer {
@@ -213,6 +226,14 @@ impl TaskError {
             kind,
             message: message.into(),
         }
+    }
+
+    /// The answer to work a stopping node will not finish.
+    pub fn stopping() -> Self {
+        Self::new(
+            ErrorKind::Rejected,
+            "the node is shutting down; the task did not finish",
+        )
     }
 }
 

@@ -1,31 +1,34 @@
 //! `pws-node`: a compute node. It joins the network through a relay (directly and through a
-//! relayed address), registers, announces its status, and runs the tasks it receives in
-//! sandboxed Boa workers, at most `slots` at a time and never on the network event loop.
+//! relayed address), registers, announces its status, and runs the work it receives — whole
+//! tasks and batches — in its [`work`] loop: at most `slots` at a time, never on the
+//! network event loop, each task through an [`executor::Executor`].
 //!
-//! Binaries that run a node must call [`sandbox::worker::run_if_requested`] first in `main`:
-//! sandbox workers are the same executable, started again.
+//! Natively the executor is the [`sandbox`]: a [`pool`] of supervised worker processes
+//! running Boa. Binaries that run a node must call [`sandbox::worker::run_if_requested`]
+//! first in `main` (sandbox workers are the same executable, started again) and declare
+//! [`memory::LimitedAllocator`] their global allocator (it enforces a worker's memory limit).
 //!
-//! The engine ([`engine`], with its `console` and `progress` globals and the [`memory`]
-//! limit) also builds for `wasm32`, where the browser node (`web-node`) runs it in a Web
-//! Worker instead of a worker process.
+//! The work loop, the executor interface and the engine ([`engine`], with its `console` and
+//! `progress` globals and the [`memory`] limit) also build for `wasm32`, where the browser node
+//! (`web-node`) runs the same loop with Web Workers as its executor.
 
 mod console;
 pub mod engine;
+pub mod executor;
 pub mod memory;
+pub mod pool;
 mod progress;
 pub mod runner;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sandbox;
+pub mod work;
 
 pub use engine::EngineLimits;
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{NodeConfig, run};
-pub use pws_net::serve::Report;
 #[cfg(not(target_arch = "wasm32"))]
 pub use sandbox::{Sandbox, SandboxLimits};
-
-#[global_allocator]
-static ALLOCATOR: memory::LimitedAllocator = memory::LimitedAllocator;
+pub use work::Report;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
@@ -35,11 +38,11 @@ mod native {
     use libp2p::Multiaddr;
     use pws_net::identity::Identity;
     use pws_net::peer::{self, PeerConfig};
-    use pws_net::serve::{self, Report, ServeConfig};
     use pws_net::swarm::Role;
     use pws_net::transport::TransportKind;
 
-    use crate::sandbox::{Sandbox, SandboxLimits};
+    use crate::sandbox::{self, SandboxLimits};
+    use crate::work::{self, Report, ServeConfig};
 
     /// Everything a node needs to run.
     pub struct NodeConfig {
@@ -56,7 +59,7 @@ mod native {
         shutdown: impl Future<Output = ()>,
         report: impl FnMut(Report),
     ) -> Result<()> {
-        let executor = Sandbox::start(config.limits, config.slots as usize)
+        let executor = sandbox::start(config.limits, config.slots as usize)
             .context("cannot start the sandbox workers")?;
         let peer = peer::spawn(PeerConfig {
             role: Role::Node,
@@ -69,6 +72,6 @@ mod native {
             slots: config.slots,
             browser: false,
         };
-        serve::serve(peer, executor, config, shutdown, report).await
+        work::serve(peer, executor, config, shutdown, report).await
     }
 }

@@ -4,8 +4,11 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
-use pws_net::identity::{Identity, data_dir_or_default};
+use pws_net::identity::Identity;
 use pws_node::{EngineLimits, NodeConfig, Report, SandboxLimits};
+
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
 
 /// A PWS compute node: joins the network through a relay and runs the JavaScript tasks it
 /// receives, each in a sandbox, until stopped (Ctrl-C or SIGTERM).
@@ -43,7 +46,7 @@ struct Args {
 
 fn main() -> Result<()> {
     pws_node::sandbox::worker::run_if_requested();
-    pws_net::process::init();
+    pws_net::logging::init();
     let args = Args::parse();
     let slots = match args.slots {
         Some(0) => anyhow::bail!("--slots must be at least 1"),
@@ -67,7 +70,7 @@ fn main() -> Result<()> {
     let config = NodeConfig {
         relay: args.relay,
         slots,
-        identity: Identity::load_or_create(&data_dir_or_default(args.data_dir, "node")?)?,
+        identity: Identity::load_or_create(&data_dir(args.data_dir)?)?,
         listen,
         limits: SandboxLimits {
             max_time,
@@ -83,13 +86,36 @@ fn main() -> Result<()> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?
-        .block_on(pws_node::run(
-            config,
-            pws_net::process::shutdown_signal(),
-            |report| match report {
+        .block_on(async {
+            let report = |report| match report {
                 Report::Listening(addr) => println!("{addr}"),
                 Report::Registered => println!("registered"),
                 Report::Relay(_) | Report::Status(_) | Report::Finished { .. } => {}
-            },
-        ))
+            };
+            pws_node::run(config, stop_signal()?, report).await
+        })
+}
+
+/// `--data-dir`, else the platform data directory (e.g. `~/.local/share/pws/node`).
+fn data_dir(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    let default =
+        || directories::ProjectDirs::from("", "", "pws").map(|d| d.data_dir().join("node"));
+    explicit
+        .or_else(default)
+        .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; pass --data-dir"))
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers send): the node leaves cleanly.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut interrupt, mut terminate) = (
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::terminate())?,
+    );
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }

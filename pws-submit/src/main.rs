@@ -17,6 +17,9 @@ use pws_submit::local::{LOCAL_NODE_SLOTS, LocalNetwork};
 use pws_submit::output::{self, EXIT_NOT_RUN};
 use pws_submit::session::Session;
 
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
+
 /// Send JavaScript tasks to PWS nodes and print their results.
 #[derive(Parser)]
 #[command(version)]
@@ -155,7 +158,7 @@ impl TransportChoice {
 
 fn main() -> ExitCode {
     pws_node::sandbox::worker::run_if_requested();
-    pws_net::process::init();
+    pws_net::logging::init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
     match runtime.block_on(submit(cli)) {
@@ -194,7 +197,9 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
             "--wait must be a non-negative number of seconds"
         ))
     })?;
-    let data_dir = pws_net::identity::data_dir_or_default(cli.data_dir.clone(), "submit").ok();
+    let data_dir = cli.data_dir.clone().or_else(|| {
+        directories::ProjectDirs::from("", "", "pws").map(|d| d.data_dir().join("submit"))
+    });
     let journal_path = match (&cli.journal, &data_dir) {
         (Some(path), _) => Some(path.clone()),
         (None, Some(dir)) => Some(dir.join("jobs.sqlite")),
@@ -342,7 +347,9 @@ async fn submit(cli: Cli) -> Result<ExitCode, Failure> {
                     ordered: !run.unordered,
                     quiet: run.quiet,
                 },
-                pws_net::process::shutdown_signal(),
+                async {
+                    let _ = tokio::signal::ctrl_c().await;
+                },
             )
             .await?;
             Ok(output::print_summary(&summary))

@@ -26,8 +26,8 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Session {
     pub client: Client,
-    /// What the network reports to this submitter (progress of its tasks).
-    events: Arc<Mutex<mpsc::Receiver<Event>>>,
+    /// Progress reports of this submitter's tasks.
+    progress: Arc<Mutex<mpsc::Receiver<ProgressReport>>>,
 }
 
 impl Session {
@@ -55,9 +55,9 @@ impl Session {
             relay: Some(relay.clone()),
         })?;
         let client = peer.client;
-        let events = Arc::new(Mutex::new(peer.events));
+        let progress = Arc::new(Mutex::new(keep_progress(peer.events)));
         match tokio::time::timeout(CONNECT_TIMEOUT, client.wait_for_relay()).await {
-            Ok(Ok(_)) => Ok(Self { client, events }),
+            Ok(Ok(_)) => Ok(Self { client, progress }),
             Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
             Err(_) => bail!(
                 "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
@@ -94,14 +94,9 @@ impl Session {
         found.into_iter().collect()
     }
 
-    /// The next progress report for one of our tasks (other events are of no use here).
+    /// The next progress report for one of our tasks.
     pub async fn next_progress(&self) -> Option<ProgressReport> {
-        let mut events = self.events.lock().await;
-        loop {
-            if let Event::Progress(report) = events.recv().await? {
-                return Some(report);
-            }
-        }
+        self.progress.lock().await.recv().await
     }
 
     /// Discover nodes and ask each for its status; returns the resulting registry.
@@ -117,6 +112,21 @@ impl Session {
         .await;
         Ok(self.client.registry().await?)
     }
+}
+
+/// Read every event of the network (its loop waits for them to be read) and keep the
+/// progress reports. A report is superseded by the next one for the same task, so one that
+/// finds the queue full is dropped.
+fn keep_progress(mut events: mpsc::Receiver<Event>) -> mpsc::Receiver<ProgressReport> {
+    let (progress_tx, progress) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Event::Progress(report) = event {
+                let _ = progress_tx.try_send(report);
+            }
+        }
+    });
+    progress
 }
 
 /// Listen where the relay is: on loopback for a local relay, else on every interface.

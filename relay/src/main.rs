@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
-use pws_net::identity::{Identity, data_dir_or_default};
+use pws_net::identity::Identity;
 use pws_net::swarm::RelayLimits;
 use relay::RelayConfig;
 
@@ -45,9 +45,14 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    pws_net::process::init();
+    pws_net::logging::init();
     let args = Args::parse();
-    let data_dir = data_dir_or_default(args.data_dir, "relay")?;
+    let data_dir = args
+        .data_dir
+        .or_else(|| {
+            directories::ProjectDirs::from("", "", "pws").map(|d| d.data_dir().join("relay"))
+        })
+        .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; pass --data-dir"))?;
     let listen = if args.listen.is_empty() {
         relay::default_listen_addrs()
     } else {
@@ -65,8 +70,13 @@ async fn main() -> Result<()> {
         http: (!args.no_http).then_some(args.http),
         web_dir: args.web_dir.unwrap_or_else(relay::web::default_web_dir),
     };
-    relay::run(config, pws_net::process::shutdown_signal(), |addr| {
-        println!("{addr}")
-    })
-    .await
+    // Ctrl-C or SIGTERM (what service managers send) stops the relay cleanly.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    };
+    relay::run(config, stop, |addr| println!("{addr}")).await
 }

@@ -13,3 +13,8 @@ pub mod page;
 mod pool;
 #[cfg(target_arch = "wasm32")]
 pub mod worker;
+
+/// Task workers enforce their memory limit through the counting allocator.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;

@@ -1,5 +1,5 @@
 //! The node on the page: started and stopped by the page's switch, it runs the same work loop
-//! as `pws-node` ([`pws_net::serve`]) over a browser swarm, with the [`WorkerPool`] as its
+//! as `pws-node` ([`pws_node::work`]) over a browser swarm, with a [`pool::WorkerPool`] as its
 //! executor, and reports every milestone to the page as a small JSON object.
 
 use std::sync::Once;
@@ -9,13 +9,13 @@ use futures::channel::oneshot;
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
 use pws_net::peer::{self, PeerConfig};
-use pws_net::serve::{self, Report, ServeConfig};
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
+use pws_node::work::{self, Report, ServeConfig};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
-use crate::pool::{PoolConfig, WorkerPool};
+use crate::pool::{self, PoolConfig};
 
 /// What the page passes to [`start`].
 #[wasm_bindgen]
@@ -100,12 +100,12 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         relay: Some(relay),
     })
     .map_err(to_js)?;
-    let pool = WorkerPool::start(
+    let pool = pool::start(
         PoolConfig {
             worker_url: options.worker_url,
-            max_time: Duration::from_millis(options.max_time_ms.into()),
             max_memory_bytes: options.max_memory_mib as usize * 1024 * 1024,
         },
+        Duration::from_millis(options.max_time_ms.into()),
         options.slots as usize,
     );
     let config = ServeConfig {
@@ -120,7 +120,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         let shutdown = async {
             let _ = stopped.await;
         };
-        let result = serve::serve(peer, pool, config, shutdown, |report| {
+        let result = work::serve(peer, pool, config, shutdown, |report| {
             emit(describe(report))
         })
         .await;

@@ -1,115 +1,58 @@
-//! The browser node's executor: a pool of task workers (`www/worker.js`), one per slot.
-//! A worker is terminated — and a fresh one started — when its task runs out of time, is
-//! cancelled, or traps the wasm engine (heap or stack exhausted); the page never blocks.
+//! The browser node's task workers (`www/worker.js`, one per slot) for the generic
+//! [`Pool`]: a worker is terminated — and a fresh one started — when its task runs out of
+//! time, is cancelled, or traps the wasm engine (heap or stack exhausted); the page never
+//! blocks.
 
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::channel::mpsc;
-use futures::{FutureExt, StreamExt};
-use pws_net::executor::{
-    Cancel, Executor, Progress, TaskFuture, cancelled, cancelled_by_submitter, time_limit,
-    timed_out,
-};
-use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse, from_cbor, to_cbor};
+use pws_net::protocol::{TaskRequest, TaskResponse, from_cbor, to_cbor};
+use pws_node::executor::BoxedFuture;
+use pws_node::pool::{Death, Pool, Worker};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker, WorkerOptions, WorkerType};
+use web_sys::{MessageEvent, WorkerOptions, WorkerType};
 
-/// Limits of the tasks a browser node runs.
+/// How the browser node starts its task workers.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     /// URL of `worker.js`.
     pub worker_url: String,
-    pub max_time: Duration,
     pub max_memory_bytes: usize,
 }
 
-/// A pool of task workers. Cheap to clone; clones share the pool.
-#[derive(Clone)]
-pub struct WorkerPool {
-    config: Rc<PoolConfig>,
-    idle: Rc<RefCell<Vec<TaskWorker>>>,
+/// The browser node's executor: a pool of task Web Workers.
+pub type WorkerPool = Pool<TaskWorker>;
+
+/// A pool that starts `workers` task workers at once; tasks may run for `max_time`.
+pub fn start(config: PoolConfig, max_time: Duration, workers: usize) -> WorkerPool {
+    Pool::start(config, max_time, workers)
 }
 
-impl WorkerPool {
-    /// A pool that starts `workers` workers in the background, so the first tasks find them
-    /// loaded.
-    pub fn start(config: PoolConfig, workers: usize) -> Self {
-        let pool = Self {
-            config: Rc::new(config),
-            idle: Rc::default(),
-        };
-        for _ in 0..workers {
-            pool.replenish();
-        }
-        pool
+impl Worker for TaskWorker {
+    type Config = PoolConfig;
+
+    fn start(config: &PoolConfig) -> BoxedFuture<Result<Self, String>> {
+        Box::pin(Self::start(config.clone()))
     }
 
-    async fn run(self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskResponse {
-        let mut worker = match self.take_worker().await {
-            Ok(worker) => worker,
-            Err(e) => {
-                return TaskError::new(
-                    ErrorKind::Crashed,
-                    format!("cannot start a task worker: {e}"),
-                )
-                .into();
-            }
-        };
-        let limit = time_limit(&task, self.config.max_time);
-        let outcome = futures::select! {
-            answer = worker.run(&task, &*progress).fuse() => answer,
-            () = pws_net::rt::sleep(limit).fuse() => Err(timed_out(limit)),
-            () = cancelled(cancel).fuse() => Err(cancelled_by_submitter()),
-        };
-        match outcome {
-            Ok(response) => {
-                self.idle.borrow_mut().push(worker);
-                response
-            }
-            Err(error) => {
-                drop(worker);
-                self.replenish();
-                error.into()
-            }
-        }
+    async fn run(
+        &mut self,
+        task: &TaskRequest,
+        progress: &(dyn Fn(f64) + Send + Sync),
+    ) -> Result<TaskResponse, Death> {
+        self.exchange(task, progress).await
     }
 
-    async fn take_worker(&self) -> Result<TaskWorker, String> {
-        let idle = self.idle.borrow_mut().pop();
-        match idle {
-            Some(worker) => Ok(worker),
-            None => TaskWorker::start(&self.config).await,
-        }
-    }
-
-    /// Start a worker in the background and keep it for the next task.
-    fn replenish(&self) {
-        let pool = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            match TaskWorker::start(&pool.config).await {
-                Ok(worker) => pool.idle.borrow_mut().push(worker),
-                Err(e) => tracing::warn!("cannot start a task worker: {e}"),
-            }
-        });
-    }
-}
-
-impl Executor for WorkerPool {
-    fn execute(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskFuture {
-        Box::pin(self.clone().run(task, cancel, progress))
-    }
-
-    fn engine(&self) -> String {
+    fn engine(_: &PoolConfig) -> String {
         format!("{} (wasm)", pws_node::engine::ENGINE)
     }
 }
 
 /// One Web Worker with a loaded engine; terminated when dropped.
-struct TaskWorker {
-    worker: Worker,
+pub struct TaskWorker {
+    worker: web_sys::Worker,
     messages: mpsc::UnboundedReceiver<WorkerMessage>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::ErrorEvent)>,
@@ -144,11 +87,11 @@ impl WorkerMessage {
 
 impl TaskWorker {
     /// Start a worker and wait until its engine is loaded.
-    async fn start(config: &PoolConfig) -> Result<Self, String> {
+    async fn start(config: PoolConfig) -> Result<Self, String> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
-        let worker =
-            Worker::new_with_options(&config.worker_url, &options).map_err(|e| format!("{e:?}"))?;
+        let worker = web_sys::Worker::new_with_options(&config.worker_url, &options)
+            .map_err(|e| format!("{e:?}"))?;
         let (tx, messages) = mpsc::unbounded();
         let on_message = {
             let tx = tx.clone();
@@ -190,26 +133,22 @@ impl TaskWorker {
         }
     }
 
-    /// Run one task. `Err` means the worker is unusable and the error is the task's answer.
-    async fn run(
+    /// Run one task. `Err` means the worker is unusable, and how it died.
+    async fn exchange(
         &mut self,
         task: &TaskRequest,
         progress: &(dyn Fn(f64) + Send + Sync),
-    ) -> Result<TaskResponse, TaskError> {
+    ) -> Result<TaskResponse, Death> {
         let request = js_sys::Uint8Array::from(to_cbor(task).as_slice());
-        self.worker.post_message(&request).map_err(|e| {
-            TaskError::new(
-                ErrorKind::Crashed,
-                format!("cannot reach the task worker: {e:?}"),
-            )
-        })?;
+        self.worker
+            .post_message(&request)
+            .map_err(|e| Death::Crashed(format!("cannot reach the task worker: {e:?}")))?;
         while let Some(message) = self.messages.next().await {
             match message {
                 WorkerMessage::Progress(fraction) => progress(fraction),
                 WorkerMessage::Done(bytes) => {
-                    return from_cbor::<TaskResponse>(&bytes).map_err(|e| {
-                        TaskError::new(ErrorKind::Crashed, format!("unreadable worker answer: {e}"))
-                    });
+                    return from_cbor::<TaskResponse>(&bytes)
+                        .map_err(|e| Death::Crashed(format!("unreadable worker answer: {e}")));
                 }
                 WorkerMessage::Trapped { message, oom } => {
                     return Err(classify_trap(&message, oom));
@@ -217,10 +156,7 @@ impl TaskWorker {
                 WorkerMessage::Ready => {}
             }
         }
-        Err(TaskError::new(
-            ErrorKind::Crashed,
-            "the task worker went away",
-        ))
+        Err(Death::Crashed("the task worker went away".into()))
     }
 }
 
@@ -233,23 +169,14 @@ impl Drop for TaskWorker {
 }
 
 /// Name the cause of a trap the way native nodes name a worker's death.
-fn classify_trap(message: &str, oom: bool) -> TaskError {
+fn classify_trap(message: &str, oom: bool) -> Death {
     if oom {
-        TaskError::new(
-            ErrorKind::OutOfMemory,
-            "the task needed more memory than this node allows",
-        )
+        Death::OutOfMemory
     } else if message.contains("call stack") || message.contains("out of bounds") {
         // A wasm call chain too deep for the browser, or Rust's stack running past the start
         // of linear memory.
-        TaskError::new(
-            ErrorKind::Stack,
-            "the task overflowed the engine's stack (nesting too deep)",
-        )
+        Death::StackOverflow
     } else {
-        TaskError::new(
-            ErrorKind::Crashed,
-            format!("the task worker died: {message}"),
-        )
+        Death::Crashed(format!("the task worker died: {message}"))
     }
 }

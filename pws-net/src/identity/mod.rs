@@ -11,9 +11,6 @@ use libp2p::identity::Keypair;
 #[cfg(not(target_arch = "wasm32"))]
 use libp2p_webrtc::tokio::Certificate;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub use stored::data_dir_or_default;
-
 /// The key pair (and, natively, the WebRTC certificate) of one peer.
 #[derive(Clone)]
 pub struct Identity {

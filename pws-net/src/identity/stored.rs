@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use libp2p::identity::Keypair;
@@ -64,17 +64,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// `explicit` if given, else the platform data directory of one PWS program, e.g.
-/// `~/.local/share/pws/relay`.
-pub fn data_dir_or_default(explicit: Option<PathBuf>, program: &str) -> Result<PathBuf> {
-    if let Some(dir) = explicit {
-        return Ok(dir);
-    }
-    let dirs = directories::ProjectDirs::from("", "", "pws")
-        .context("cannot find a home directory; pass --data-dir")?;
-    Ok(dirs.data_dir().join(program))
 }
 
 #[cfg(test)]

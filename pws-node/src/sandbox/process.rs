@@ -1,23 +1,32 @@
-//! The node's side of one sandbox worker: start it, hand it a task, and when it overruns
-//! its time kill it; when it dies, tell why from its exit and its last words on stderr.
+//! The node's side of one sandbox worker: start it, hand it a task and read its progress
+//! and answer; when it dies, tell why from its exit and its last words on stderr. Dropping
+//! it kills the process.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use pws_net::executor::{Cancel, cancelled, cancelled_by_submitter, timed_out};
-use pws_net::protocol::{ErrorKind, TaskError, TaskRequest};
+use pws_net::protocol::{TaskRequest, TaskResponse};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
 use super::frame;
-use super::worker::{WORKER_ENV, WorkerConfig, WorkerMessage, WorkerReply};
+use super::worker::{WORKER_ENV, WorkerConfig, WorkerMessage};
+use crate::engine::ENGINE;
+use crate::executor::BoxedFuture;
+use crate::pool::{Death, Worker};
 
 /// How much of a dying worker's stderr is kept to explain its death.
 const STDERR_TAIL_BYTES: usize = 4096;
 /// How long a dead worker's exit status and stderr are awaited.
 const DEATH_GRACE: Duration = Duration::from_secs(2);
+
+/// How to start a worker: which executable, with which limits.
+pub struct WorkerSpawn {
+    pub program: PathBuf,
+    pub config: WorkerConfig,
+}
 
 pub struct WorkerProcess {
     child: Child,
@@ -26,12 +35,46 @@ pub struct WorkerProcess {
     stderr: JoinHandle<String>,
 }
 
+impl Worker for WorkerProcess {
+    type Config = WorkerSpawn;
+
+    fn start(spawn: &WorkerSpawn) -> BoxedFuture<Result<Self, String>> {
+        let started = Self::spawn(spawn).map_err(|e| e.to_string());
+        Box::pin(std::future::ready(started))
+    }
+
+    async fn run(
+        &mut self,
+        task: &TaskRequest,
+        progress: &(dyn Fn(f64) + Send + Sync),
+    ) -> Result<TaskResponse, Death> {
+        let exchange = async {
+            frame::write_async(&mut self.stdin, task).await?;
+            loop {
+                match frame::read_async::<WorkerMessage>(&mut self.stdout).await? {
+                    Some(WorkerMessage::Progress(fraction)) => progress(fraction),
+                    Some(WorkerMessage::Done(response)) => return Ok(Some(response)),
+                    None => return Ok::<_, std::io::Error>(None),
+                }
+            }
+        };
+        match exchange.await {
+            Ok(Some(response)) => Ok(response),
+            Ok(None) | Err(_) => Err(self.cause_of_death().await),
+        }
+    }
+
+    fn engine(_: &WorkerSpawn) -> String {
+        ENGINE.to_string()
+    }
+}
+
 impl WorkerProcess {
-    pub fn spawn(program: &Path, config: &WorkerConfig) -> std::io::Result<Self> {
-        let mut child = Command::new(program)
+    fn spawn(spawn: &WorkerSpawn) -> std::io::Result<Self> {
+        let mut child = Command::new(&spawn.program)
             .env(
                 WORKER_ENV,
-                serde_json::to_string(config).expect("config serializes"),
+                serde_json::to_string(&spawn.config).expect("config serializes"),
             )
             .env_remove("RUST_LOG")
             // mimalloc would otherwise commit its arenas eagerly: 5 MB more per idle worker.
@@ -65,38 +108,7 @@ impl WorkerProcess {
         })
     }
 
-    /// Run one task. `Err` means the worker is gone (killed for its time, or dead) and the
-    /// error is the task's answer.
-    pub async fn run(
-        &mut self,
-        task: &TaskRequest,
-        time_limit: Duration,
-        cancel: Cancel,
-        progress: &(dyn Fn(f64) + Send + Sync),
-    ) -> Result<WorkerReply, TaskError> {
-        let exchange = async {
-            frame::write_async(&mut self.stdin, task).await?;
-            loop {
-                match frame::read_async::<WorkerMessage>(&mut self.stdout).await? {
-                    Some(WorkerMessage::Progress(fraction)) => progress(fraction),
-                    Some(WorkerMessage::Done(reply)) => return Ok(Some(reply)),
-                    None => return Ok::<_, std::io::Error>(None),
-                }
-            }
-        };
-        let stopped = tokio::select! {
-            answer = tokio::time::timeout(time_limit, exchange) => match answer {
-                Ok(Ok(Some(reply))) => return Ok(reply),
-                Ok(Ok(None) | Err(_)) => return Err(self.cause_of_death().await),
-                Err(_) => timed_out(time_limit),
-            },
-            () = cancelled(cancel) => cancelled_by_submitter(),
-        };
-        let _ = self.child.kill().await;
-        Err(stopped)
-    }
-
-    async fn cause_of_death(&mut self) -> TaskError {
+    async fn cause_of_death(&mut self) -> Death {
         let status = match tokio::time::timeout(DEATH_GRACE, self.child.wait()).await {
             Ok(Ok(status)) => Some(status),
             _ => {
@@ -114,28 +126,19 @@ impl WorkerProcess {
 
 /// Rust reports an allocation refused by the memory limit and a stack overflow in fixed
 /// words before aborting; anything else is a crash.
-fn classify_death(status: Option<ExitStatus>, last_words: &str) -> TaskError {
+fn classify_death(status: Option<ExitStatus>, last_words: &str) -> Death {
     if last_words.contains("memory allocation of") {
-        TaskError::new(
-            ErrorKind::OutOfMemory,
-            "the task needed more memory than this node allows",
-        )
+        Death::OutOfMemory
     } else if last_words.contains("has overflowed its stack") {
-        TaskError::new(
-            ErrorKind::Stack,
-            "the task overflowed the engine's stack (nesting too deep)",
-        )
+        Death::StackOverflow
     } else {
         let how = status.map_or_else(|| "did not exit".to_string(), |s| s.to_string());
         let words = last_words.trim();
-        TaskError::new(
-            ErrorKind::Crashed,
-            if words.is_empty() {
-                format!("the sandbox worker died ({how})")
-            } else {
-                format!("the sandbox worker died ({how}): {words}")
-            },
-        )
+        Death::Crashed(if words.is_empty() {
+            format!("the sandbox worker died ({how})")
+        } else {
+            format!("the sandbox worker died ({how}): {words}")
+        })
     }
 }
 
@@ -146,14 +149,15 @@ mod tests {
     #[test]
     fn deaths_are_classified_by_their_last_words() {
         let oom = classify_death(None, "memory allocation of 1073741824 bytes failed\n");
-        assert_eq!(oom.kind, ErrorKind::OutOfMemory);
+        assert_eq!(oom, Death::OutOfMemory);
         let stack = classify_death(
             None,
             "\nthread 'pws-sandbox' has overflowed its stack\nfatal runtime error: stack overflow",
         );
-        assert_eq!(stack.kind, ErrorKind::Stack);
-        let crash = classify_death(None, "thread panicked at boa");
-        assert_eq!(crash.kind, ErrorKind::Crashed);
-        assert!(crash.message.contains("boa"));
+        assert_eq!(stack, Death::StackOverflow);
+        let Death::Crashed(how) = classify_death(None, "thread panicked at boa") else {
+            panic!("anything else is a crash");
+        };
+        assert!(how.contains("boa"));
     }
 }

@@ -3,7 +3,6 @@
 //! kills when a task overruns its time.
 
 use std::io;
-use std::time::Instant;
 
 use pws_net::protocol::TaskRequest;
 use serde::{Deserialize, Serialize};
@@ -25,27 +24,28 @@ pub struct WorkerConfig {
     pub max_memory_bytes: usize,
 }
 
-/// What a worker writes to the node while a task runs: progress, then the reply.
+/// What a worker writes to the node while a task runs: progress, then the answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum WorkerMessage {
     Progress(f64),
-    Done(WorkerReply),
-}
-
-/// The worker's answer to one task.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct WorkerReply {
-    pub response: pws_net::protocol::TaskResponse,
-    /// Time inside the worker, from request read to answer ready, in microseconds.
-    pub exec_us: u64,
+    Done(pws_net::protocol::TaskResponse),
 }
 
 /// If this process was started as a sandbox worker, serve tasks and exit; otherwise return.
-/// Every binary that can run a node calls this first thing in `main`.
+/// Every binary that can run a node calls this first thing in `main`, and declares
+/// [`crate::memory::LimitedAllocator`] its global allocator.
 pub fn run_if_requested() {
     let Some(config) = std::env::var_os(WORKER_ENV) else {
         return;
     };
+    // The memory limit is enforced by the process's global allocator, which only a binary
+    // can declare; a worker without it would run tasks with no memory limit at all.
+    assert!(
+        crate::memory::in_use() > 0,
+        "sandbox workers need `#[global_allocator] static ALLOCATOR: \
+         pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;` in the \
+         binary's main.rs"
+    );
     let result = config
         .to_str()
         .ok_or_else(|| io::Error::other("the worker configuration is not UTF-8"))
@@ -71,14 +71,11 @@ fn serve(config: WorkerConfig) -> io::Result<()> {
     let mut runner = TaskRunner::new(config.engine, config.max_memory_bytes);
     let mut input = io::stdin().lock();
     while let Some(task) = frame::read::<TaskRequest>(&mut input)? {
-        let started = Instant::now();
         let response = runner.run(&task, |fraction| {
             // A node that stopped reading will kill this worker; nothing to do here.
             let _ = frame::write(&mut io::stdout().lock(), &WorkerMessage::Progress(fraction));
         });
-        let exec_us = started.elapsed().as_micros() as u64;
-        let reply = WorkerMessage::Done(WorkerReply { response, exec_us });
-        frame::write(&mut io::stdout().lock(), &reply)?;
+        frame::write(&mut io::stdout().lock(), &WorkerMessage::Done(response))?;
         // The context for the next task is built while waiting for it.
         runner.prepare();
     }

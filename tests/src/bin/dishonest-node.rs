@@ -5,14 +5,14 @@
 //! Usage: dishonest-node <relay multiaddr> <wrong answer as JSON>
 
 use pws_net::identity::Identity;
-use pws_net::peer::{self, Event, PeerConfig};
-use pws_net::protocol::{NodeState, NodeStatus, TaskResponse};
+use pws_net::peer::{self, Event, PeerConfig, Work};
+use pws_net::protocol::{BatchResponse, NodeState, NodeStatus, TaskResponse};
 use pws_net::swarm::Role;
 use pws_net::transport::{TransportKind, any_port_addrs};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    pws_net::process::init();
+    pws_net::logging::init();
     let mut args = std::env::args().skip(1);
     let relay = args.next().expect("relay address").parse()?;
     let answer = args.next().unwrap_or_else(|| "666".into());
@@ -36,14 +36,24 @@ async fn main() -> anyhow::Result<()> {
         addrs: Vec::new(),
         browser: false,
     };
-    peer.client.set_status(status(completed)).await?;
+    peer.client.set_status(status(completed));
     println!("{peer_id}");
     while let Some(event) = peer.events.recv().await {
         match event {
-            Event::InboundTask { reply, .. } => {
-                let _ = reply.send(TaskResponse::ok(answer.clone()));
-                completed += 1;
-                peer.client.set_status(status(completed)).await?;
+            Event::Work { work, .. } => {
+                let lie = TaskResponse::ok(answer.clone());
+                completed += match work {
+                    Work::Task { reply, .. } => {
+                        let _ = reply.send(lie);
+                        1
+                    }
+                    Work::Batch { batch, reply } => {
+                        let tasks = batch.inputs.len();
+                        let _ = reply.send(BatchResponse::same_for_all(tasks, lie));
+                        tasks as u64
+                    }
+                };
+                peer.client.set_status(status(completed));
             }
             Event::Registered => println!("registered"),
             Event::Listening(_) | Event::Relay(_) | Event::PeerGone(_) | Event::Progress(_) => {}

@@ -1,6 +1,7 @@
-//! The node's task slots: how many tasks run, how many finished, and the status that follows.
+//! The node's slots: how many requests run, how many tasks finished, and the status that
+//! follows. A task takes a slot; so does a batch, whose tasks run one after another in it.
 
-use crate::protocol::{NodeState, NodeStatus};
+use pws_net::protocol::{NodeState, NodeStatus};
 
 pub struct Slots {
     total: u32,
@@ -25,7 +26,7 @@ impl Slots {
         self.total
     }
 
-    /// Take a slot for a task; `false` when all are in use.
+    /// Take a slot for a task or a batch; `false` when all are in use.
     pub fn try_take(&mut self) -> bool {
         let free = self.running < self.total;
         if free {
@@ -34,10 +35,10 @@ impl Slots {
         free
     }
 
-    /// A task finished (with a result or an error).
-    pub fn release(&mut self) {
+    /// Work left its slot, after running `tasks` tasks (with a result or an error).
+    pub fn release(&mut self, tasks: u64) {
         self.running -= 1;
-        self.completed += 1;
+        self.completed += tasks;
     }
 
     pub fn status(&self) -> NodeStatus {
@@ -70,7 +71,7 @@ mod tests {
         assert!(!slots.try_take());
         let full = slots.status();
         assert_eq!((full.state, full.free_slots), (NodeState::Busy, 0));
-        slots.release();
+        slots.release(1);
         let status = slots.status();
         assert_eq!((status.free_slots, status.completed), (1, 1));
     }

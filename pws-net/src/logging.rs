@@ -1,10 +1,11 @@
-//! What every PWS binary does at start and stop: logging, crypto set-up, shutdown signals.
+//! Logging and crypto set-up every native PWS program does first.
 
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: our own info, libp2p's errors only;
 /// its warnings are mostly routine on a network where peers come and go, and the WebRTC
-/// stack reports a dial that lost a race to a faster transport as an error).
+/// stack reports a dial that lost a race to a faster transport as an error). Also installs
+/// the TLS crypto provider, which QUIC and WebRTC need before their first handshake.
 pub fn init() {
     crate::transport::install_crypto_provider();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -16,19 +17,4 @@ pub fn init() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = signal(SignalKind::terminate()).expect("cannot watch SIGTERM");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -1,0 +1,139 @@
+//! Work this peer is asked to do: each task or batch request goes whole to the program
+//! running the node (as [`Event::Work`]) with a reply channel; its answer is sent back on the
+//! request's stream. A stopping peer waits until every answer has left.
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use libp2p::PeerId;
+use libp2p::request_response::{InboundFailure, ResponseChannel};
+use tokio::sync::oneshot;
+
+use super::{Event, Work};
+use crate::protocol::{BatchResponse, ErrorKind, TaskBatch, TaskError, TaskRequest, TaskResponse};
+use crate::swarm::Behaviour;
+
+/// An answer ready to go back to its submitter.
+pub(super) enum Answer {
+    Task(ResponseChannel<TaskResponse>, TaskResponse),
+    Batch(ResponseChannel<BatchResponse>, BatchResponse),
+}
+
+pub(super) struct Inbound {
+    /// Whether this peer runs tasks; other peers refuse them at once.
+    serves: bool,
+    answers: FuturesUnordered<BoxFuture<'static, Answer>>,
+    /// Answers handed to the swarm and not yet written out.
+    unflushed: usize,
+}
+
+impl Inbound {
+    pub fn new(serves: bool) -> Self {
+        Self {
+            serves,
+            answers: FuturesUnordered::new(),
+            unflushed: 0,
+        }
+    }
+
+    pub fn on_task(
+        &mut self,
+        from: PeerId,
+        task: TaskRequest,
+        channel: ResponseChannel<TaskResponse>,
+        outbox: &mut Vec<Event>,
+    ) {
+        if !self.serves {
+            let answer = Answer::Task(channel, not_a_node());
+            self.answers.push(Box::pin(async move { answer }));
+            return;
+        }
+        let (reply, answer) = oneshot::channel();
+        outbox.push(Event::Work {
+            from,
+            work: Work::Task { task, reply },
+        });
+        self.answers.push(Box::pin(async move {
+            // A node that drops the reply has stopped.
+            Answer::Task(channel, answer.await.unwrap_or_else(|_| stopping()))
+        }));
+    }
+
+    pub fn on_batch(
+        &mut self,
+        from: PeerId,
+        batch: TaskBatch,
+        channel: ResponseChannel<BatchResponse>,
+        outbox: &mut Vec<Event>,
+    ) {
+        let tasks = batch.inputs.len();
+        if !self.serves {
+            let answer = Answer::Batch(channel, BatchResponse::same_for_all(tasks, not_a_node()));
+            self.answers.push(Box::pin(async move { answer }));
+            return;
+        }
+        let (reply, answer) = oneshot::channel();
+        outbox.push(Event::Work {
+            from,
+            work: Work::Batch { batch, reply },
+        });
+        self.answers.push(Box::pin(async move {
+            let response = answer
+                .await
+                .unwrap_or_else(|_| BatchResponse::same_for_all(tasks, stopping()));
+            Answer::Batch(channel, response)
+        }));
+    }
+
+    /// The next answer the node gave; pending while none is outstanding.
+    pub async fn next_answer(&mut self) -> Answer {
+        match self.answers.next().await {
+            Some(answer) => answer,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Send an answer on its request's stream.
+    pub fn respond(&mut self, behaviour: &mut Behaviour, answer: Answer) {
+        let sent = match answer {
+            Answer::Task(channel, response) => {
+                behaviour.task.send_response(channel, response).is_ok()
+            }
+            Answer::Batch(channel, response) => {
+                behaviour.batch.send_response(channel, response).is_ok()
+            }
+        };
+        if sent {
+            self.unflushed += 1;
+        }
+    }
+
+    /// An answer was written out.
+    pub fn on_response_sent(&mut self) {
+        self.unflushed = self.unflushed.saturating_sub(1);
+    }
+
+    /// An answer of ours did not reach its submitter.
+    pub fn on_failure(&mut self, peer: PeerId, error: &InboundFailure) {
+        tracing::warn!(%peer, "inbound task failed: {error}");
+        if matches!(
+            error,
+            InboundFailure::ConnectionClosed | InboundFailure::Io(_) | InboundFailure::Timeout
+        ) {
+            self.unflushed = self.unflushed.saturating_sub(1);
+        }
+    }
+
+    /// Every request taken in has been answered and the answers written out.
+    pub fn settled(&self) -> bool {
+        self.answers.is_empty() && self.unflushed == 0
+    }
+}
+
+fn stopping() -> TaskResponse {
+    TaskError::stopping().into()
+}
+
+fn not_a_node() -> TaskResponse {
+    TaskResponse::error(ErrorKind::Rejected, "this peer does not run tasks")
+}

@@ -1,0 +1,502 @@
+//! The event loop: the one place that owns the swarm. It is a dispatcher — each swarm event,
+//! command and timer goes to the part that owns it: the link to the relay
+//! ([`relay_link`]), work asked of this peer ([`inbound`]), requests it awaits
+//! ([`outbound`]), its own status ([`announce`]), discovery and the registry.
+//!
+//! What it reports goes out on [`Peer::events`] and is never dropped: the loop waits until
+//! there is room. The owner must therefore keep reading events, and never wait on the event
+//! loop while it does not (a node sets its status through a watch channel for that reason).
+
+mod announce;
+mod inbound;
+mod outbound;
+mod relay_link;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::client::{Client, Command, NetError, Reply};
+use crate::discovery::Discovery;
+use crate::identity::Identity;
+use crate::protocol::{
+    BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck, ProgressReport, STATUS_TOPIC, TaskBatch,
+    TaskRequest, TaskResponse, from_cbor,
+};
+use crate::rt::{self, Instant, Ticker};
+use crate::status::{HEARTBEAT, Registry};
+use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
+use crate::transport::TransportKind;
+use announce::Announcer;
+use inbound::Inbound;
+use outbound::{Outbound, Pending};
+use relay_link::RelayLink;
+
+/// What a peer is and where it connects.
+pub struct PeerConfig {
+    pub role: Role,
+    pub identity: Identity,
+    /// Transports this peer speaks.
+    pub transports: Vec<TransportKind>,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// The relay to join, with its `/p2p/<id>`.
+    pub relay: Option<Multiaddr>,
+}
+
+/// What the event loop reports to the program that runs it.
+#[derive(Debug)]
+pub enum Event {
+    /// Listening on this address (without `/p2p/<id>`).
+    Listening(Multiaddr),
+    /// The connection to the relay opened (`true`) or was lost (`false`).
+    Relay(bool),
+    /// The node's registration at the relay was accepted.
+    Registered,
+    /// A submitter asks this node to do some work (nodes only). Answer through the work's
+    /// reply; dropping it answers `rejected` (the node is stopping).
+    Work { from: PeerId, work: Work },
+    /// The last connection to this peer closed: its work has nobody left to answer (nodes
+    /// only).
+    PeerGone(PeerId),
+    /// A node reported how far one of our tasks has come.
+    Progress(ProgressReport),
+}
+
+/// One request a node serves, whole.
+#[derive(Debug)]
+pub enum Work {
+    Task {
+        task: TaskRequest,
+        reply: oneshot::Sender<TaskResponse>,
+    },
+    /// Tasks with one source, to run one after another and answer together, in order.
+    Batch {
+        batch: TaskBatch,
+        reply: oneshot::Sender<BatchResponse>,
+    },
+}
+
+/// A running peer: its command handle and its event stream.
+pub struct Peer {
+    pub client: Client,
+    pub events: mpsc::Receiver<Event>,
+}
+
+/// How long a stopping peer waits for its last answers to leave.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// Status changes are announced at most this often, and timers are checked as often.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Start the event loop of a peer on the current runtime (tokio, or the page's).
+pub fn spawn(config: PeerConfig) -> Result<Peer> {
+    let mut swarm = swarm::build(&config.identity, &config.role, &config.transports)?;
+    for addr in &config.listen {
+        swarm
+            .listen_on(addr.clone())
+            .with_context(|| format!("cannot listen on {addr}"))?;
+    }
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&gossipsub::IdentTopic::new(STATUS_TOPIC))
+        .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
+    let mut relay = config.relay.as_ref().map(RelayLink::new).transpose()?;
+    if let Some(relay) = &mut relay {
+        let (peer_id, addr) = (relay.peer_id(), relay.addr().clone());
+        swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+        relay.start(&mut swarm, !config.listen.is_empty());
+    }
+    let (command_tx, commands) = mpsc::channel(64);
+    let (event_tx, events) = mpsc::channel(64);
+    let (status_tx, status) = watch::channel(None);
+    let client = Client {
+        commands: command_tx,
+        status: Arc::new(status_tx),
+        local_peer_id: *swarm.local_peer_id(),
+    };
+    let is_node = matches!(config.role, Role::Node);
+    let event_loop = EventLoop {
+        swarm,
+        role: config.role,
+        relay,
+        inbound: Inbound::new(is_node),
+        outbound: Outbound::default(),
+        announcer: Announcer::new(status),
+        discovery: Discovery::default(),
+        registry: Registry::default(),
+        commands,
+        events: event_tx,
+        outbox: Vec::new(),
+        draining: None,
+    };
+    rt::spawn(event_loop.run());
+    Ok(Peer { client, events })
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    role: Role,
+    relay: Option<RelayLink>,
+    inbound: Inbound,
+    outbound: Outbound,
+    announcer: Announcer,
+    discovery: Discovery,
+    registry: Registry,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    /// Events produced by the last step, sent before the next one.
+    outbox: Vec<Event>,
+    /// Set once stopping: until when the last answers may take, and who to tell.
+    draining: Option<(Instant, Reply<()>)>,
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut heartbeat = Ticker::new(HEARTBEAT);
+        let mut tick = Ticker::new(TICK);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(command) => self.on_command(command),
+                    // Every client is gone: nobody can use this peer any more.
+                    None => return,
+                },
+                answer = self.inbound.next_answer() => {
+                    self.inbound.respond(self.swarm.behaviour_mut(), answer);
+                }
+                open = self.announcer.status_set() => if !open {
+                    return;
+                },
+                _ = heartbeat.tick() => self.on_heartbeat(),
+                _ = tick.tick() => {
+                    if self.on_tick() {
+                        return;
+                    }
+                }
+            }
+            for event in self.outbox.drain(..) {
+                // Waits for room: an event is never dropped. A closed channel means the
+                // owner is gone, and with it anyone to tell.
+                let _ = self.events.send(event).await;
+            }
+        }
+    }
+
+    fn is_node(&self) -> bool {
+        matches!(self.role, Role::Node)
+    }
+
+    fn relay_peer(&self) -> Option<PeerId> {
+        self.relay.as_ref().map(RelayLink::peer_id)
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                if !matches!(self.role, Role::Submitter) {
+                    self.swarm.add_external_address(address.clone());
+                    self.discovery.addresses_changed();
+                }
+                self.outbox.push(Event::Listening(address));
+                if let Some(relay) = &mut self.relay {
+                    relay.on_listening(&mut self.swarm);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
+                self.discovery.addresses_changed();
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                addresses,
+                reason,
+            } => {
+                tracing::debug!(?addresses, ?reason, "listener closed");
+                for address in &addresses {
+                    self.swarm.remove_external_address(address);
+                }
+                self.discovery.addresses_changed();
+                if let Some(relay) = &mut self.relay {
+                    relay.on_listener_closed(listener_id);
+                }
+            }
+            SwarmEvent::ConnectionEstablished { peer_id, .. }
+                if Some(peer_id) == self.relay_peer() =>
+            {
+                let is_node = self.is_node();
+                if let Some(relay) = &mut self.relay {
+                    relay.on_connected(
+                        &mut self.swarm,
+                        &mut self.discovery,
+                        is_node,
+                        &mut self.outbox,
+                    );
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            } => {
+                if let Some(relay) = self.relay.as_mut().filter(|r| r.peer_id() == peer_id) {
+                    relay.on_lost(&mut self.discovery, &mut self.outbox);
+                }
+                if self.is_node() {
+                    self.outbox.push(Event::PeerGone(peer_id));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer_id),
+                error,
+                ..
+            } if Some(peer_id) == self.relay_peer() && !self.swarm.is_connected(&peer_id) => {
+                tracing::debug!("relay dial failed: {error}");
+                if let Some(relay) = &mut self.relay {
+                    relay.on_lost(&mut self.discovery, &mut self.outbox);
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::RendezvousClient(event) => {
+                if matches!(event, libp2p::rendezvous::client::Event::Registered { .. }) {
+                    self.outbox.push(Event::Registered);
+                }
+                self.discovery.on_rendezvous_event(event);
+            }
+            BehaviourEvent::Kad(event) => self.discovery.on_kad_event(event),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
+                if info.protocols.contains(&KAD_PROTOCOL) =>
+            {
+                for addr in info.listen_addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
+                }
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
+                self.on_status_announcement(message);
+            }
+            BehaviourEvent::Task(event) => self.on_work_event(
+                event,
+                |outbound| &mut outbound.tasks,
+                |inbound, from, task, channel, outbox| inbound.on_task(from, task, channel, outbox),
+            ),
+            BehaviourEvent::Batch(event) => self.on_work_event(
+                event,
+                |outbound| &mut outbound.batches,
+                |inbound, from, batch, channel, outbox| {
+                    inbound.on_batch(from, batch, channel, outbox)
+                },
+            ),
+            BehaviourEvent::Status(event) => self.on_status_event(event),
+            BehaviourEvent::Progress(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .progress
+                    .send_response(channel, ProgressAck {});
+                self.outbox.push(Event::Progress(request));
+            }
+            _ => {}
+        }
+    }
+
+    fn on_status_announcement(&mut self, message: gossipsub::Message) {
+        let Some(source) = message.source else { return };
+        match from_cbor::<NodeStatus>(&message.data) {
+            Ok(status) => self.registry.update(source, status, Instant::now()),
+            Err(e) => tracing::warn!(%source, "ignoring a status announcement: {e}"),
+        }
+    }
+
+    /// Events of the task and batch protocols: requests to serve go to [`Inbound`], answers
+    /// to our own requests to whoever awaits them.
+    fn on_work_event<Request, Response>(
+        &mut self,
+        event: request_response::Event<Request, Response>,
+        pending: fn(&mut Outbound) -> &mut Pending<Response>,
+        serve: fn(&mut Inbound, PeerId, Request, ResponseChannel<Response>, &mut Vec<Event>),
+    ) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => serve(&mut self.inbound, peer, request, channel, &mut self.outbox),
+            request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => outbound::answer(pending(&mut self.outbound), request_id, Ok(response)),
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let error = outbound::work_failed(&mut self.registry, peer, &error);
+                outbound::answer(pending(&mut self.outbound), request_id, Err(error));
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                self.inbound.on_failure(peer, &error);
+            }
+            request_response::Event::ResponseSent { .. } => self.inbound.on_response_sent(),
+        }
+    }
+
+    fn on_status_event(
+        &mut self,
+        event: request_response::Event<crate::protocol::StatusRequest, NodeStatus>,
+    ) {
+        match event {
+            request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            } => {
+                if let Some(status) = self.announcer.current(&self.swarm) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .status
+                        .send_response(channel, status);
+                }
+            }
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => self
+                .outbound
+                .on_status(&mut self.registry, peer, request_id, response),
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => self
+                .outbound
+                .on_status_failure(&mut self.registry, peer, request_id, &error),
+            request_response::Event::InboundFailure { .. }
+            | request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let behaviour = self.swarm.behaviour_mut();
+        match command {
+            Command::WaitForRelay(reply) => match &mut self.relay {
+                Some(relay) => relay.wait(reply),
+                None => {
+                    let _ = reply.send(Err(NetError::NoRelay));
+                }
+            },
+            Command::DiscoverRendezvous(reply) => {
+                match self.relay.as_ref().map(RelayLink::connected_peer) {
+                    Some(Some(relay)) => self.discovery.discover(behaviour, relay, reply),
+                    Some(None) => {
+                        let _ =
+                            reply.send(Err(NetError::Failed("not connected to the relay".into())));
+                    }
+                    None => {
+                        let _ = reply.send(Err(NetError::NoRelay));
+                    }
+                }
+            }
+            Command::FindProviders(reply) => self.discovery.find_providers(behaviour, reply),
+            Command::QueryStatus(node, reply) => {
+                self.outbound.query_status(behaviour, node, reply);
+            }
+            Command::SendTask(node, task, reply) => {
+                self.outbound.send_task(behaviour, node, task, reply);
+            }
+            Command::SendBatch(node, batch, reply) => {
+                self.outbound.send_batch(behaviour, node, batch, reply);
+            }
+            Command::Registry(reply) => {
+                self.registry.expire(Instant::now());
+                let _ = reply.send(Ok(self.registry.snapshot()));
+            }
+            Command::ReportProgress(submitter, report) => {
+                behaviour.progress.send_request(&submitter, report);
+            }
+            Command::Shutdown(reply) => self.start_draining(reply),
+        }
+    }
+
+    fn on_heartbeat(&mut self) {
+        self.registry.expire(Instant::now());
+        self.announcer.on_heartbeat(&mut self.swarm);
+    }
+
+    /// Timers: announce a changed status, redial or re-register when due. Returns whether
+    /// a stopping peer is done.
+    fn on_tick(&mut self) -> bool {
+        self.announcer.on_tick(&mut self.swarm);
+        if self.draining.is_some() {
+            return self.drained();
+        }
+        let is_node = self.is_node();
+        if let Some(relay) = &mut self.relay {
+            relay.redial_if_due(&mut self.swarm);
+            if let Some(relay) = relay.connected_peer()
+                && is_node
+                && self.discovery.registration_due(Instant::now())
+            {
+                self.discovery.register(self.swarm.behaviour_mut(), relay);
+            }
+        }
+        false
+    }
+
+    /// Leave cleanly: announce stopping, unregister, and finish once every request taken
+    /// in has been answered and flushed (or [`DRAIN_LIMIT`] has passed).
+    fn start_draining(&mut self, reply: Reply<()>) {
+        self.announcer.stop(&mut self.swarm);
+        if self.is_node() {
+            let relay = self.relay_peer();
+            self.discovery.leave(self.swarm.behaviour_mut(), relay);
+        }
+        self.draining = Some((Instant::now() + DRAIN_LIMIT, reply));
+    }
+
+    /// Whether a stopping peer has flushed its last answers (or waited long enough).
+    fn drained(&mut self) -> bool {
+        let Some((deadline, _)) = &self.draining else {
+            return false;
+        };
+        if !self.inbound.settled() && Instant::now() < *deadline {
+            return false;
+        }
+        if let Some((_, reply)) = self.draining.take() {
+            let _ = reply.send(Ok(()));
+        }
+        true
+    }
+}

@@ -1,0 +1,164 @@
+//! A pool of task workers, whatever a worker is (a sandbox process natively, a Web Worker in
+//! a browser): tasks take an idle worker (or start one), the time limit and cancellation are
+//! enforced here, and a worker that overran, was cancelled or died is dropped — which ends
+//! it — and replaced in the background, so no other task ever sees it.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
+use pws_net::rt;
+
+use crate::executor::{
+    BoxedFuture, Cancel, Executor, MaybeSend, MaybeSync, Progress, TaskFuture, time_limit,
+    timed_out,
+};
+
+/// One isolated worker that runs one task at a time. Dropping it ends it.
+pub trait Worker: MaybeSend + Sized + 'static {
+    /// What starting a worker takes.
+    type Config: MaybeSend + MaybeSync + 'static;
+
+    /// Start a worker; resolves once it is ready for a task.
+    fn start(config: &Self::Config) -> BoxedFuture<Result<Self, String>>;
+
+    /// Run one task to its answer. `Err` means the worker is unusable (it died) and says how.
+    fn run<'a>(
+        &'a mut self,
+        task: &'a TaskRequest,
+        progress: &'a (dyn Fn(f64) + Send + Sync),
+    ) -> impl Future<Output = Result<TaskResponse, Death>> + MaybeSend + 'a;
+
+    /// The engine the workers run, for the node's status.
+    fn engine(config: &Self::Config) -> String;
+}
+
+/// How a worker died, as its kind of worker tells it.
+#[derive(Debug, PartialEq)]
+pub enum Death {
+    /// The task needed more memory than the worker may use.
+    OutOfMemory,
+    /// The task nested deeper than the engine's stack.
+    StackOverflow,
+    /// Anything else, in the worker's own words.
+    Crashed(String),
+}
+
+impl From<Death> for TaskError {
+    fn from(death: Death) -> Self {
+        match death {
+            Death::OutOfMemory => TaskError::new(
+                ErrorKind::OutOfMemory,
+                "the task needed more memory than this node allows",
+            ),
+            Death::StackOverflow => TaskError::new(
+                ErrorKind::Stack,
+                "the task overflowed the engine's stack (nesting too deep)",
+            ),
+            Death::Crashed(how) => TaskError::new(ErrorKind::Crashed, how),
+        }
+    }
+}
+
+/// A pool of workers of one kind. Cheap to clone; clones share the pool.
+pub struct Pool<W: Worker> {
+    inner: Arc<Inner<W>>,
+}
+
+impl<W: Worker> Clone for Pool<W> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<W: Worker> {
+    config: W::Config,
+    /// Wall-clock time a task may run; a submitter may ask for less.
+    max_time: Duration,
+    idle: Mutex<Vec<W>>,
+}
+
+impl<W: Worker> Pool<W> {
+    /// A pool that starts `workers` workers in the background, so the first tasks find them
+    /// ready.
+    pub fn start(config: W::Config, max_time: Duration, workers: usize) -> Self {
+        let pool = Self {
+            inner: Arc::new(Inner {
+                config,
+                max_time,
+                idle: Mutex::default(),
+            }),
+        };
+        for _ in 0..workers {
+            pool.replenish();
+        }
+        pool
+    }
+
+    /// Run one task in a worker of the pool, within the time limit, until it ends or
+    /// `cancel` fires; the task's `progress()` calls go to `progress`.
+    pub async fn run(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskResponse {
+        let mut worker = match self.take_worker().await {
+            Ok(worker) => worker,
+            Err(e) => {
+                let error = TaskError::new(
+                    ErrorKind::Crashed,
+                    format!("cannot start a task worker: {e}"),
+                );
+                return error.into();
+            }
+        };
+        let limit = time_limit(&task, self.inner.max_time);
+        let outcome = futures::select! {
+            answer = worker.run(&task, &*progress).fuse() => answer.map_err(TaskError::from),
+            () = rt::sleep(limit).fuse() => Err(timed_out(limit)),
+            reason = cancel.fired().fuse() => Err(reason.error()),
+        };
+        match outcome {
+            Ok(response) => {
+                self.inner.idle.lock().expect("pool lock").push(worker);
+                response
+            }
+            Err(error) => {
+                drop(worker);
+                self.replenish();
+                error.into()
+            }
+        }
+    }
+
+    async fn take_worker(&self) -> Result<W, String> {
+        let idle = self.inner.idle.lock().expect("pool lock").pop();
+        match idle {
+            Some(worker) => Ok(worker),
+            None => W::start(&self.inner.config).await,
+        }
+    }
+
+    /// Start a worker in the background and keep it for the next task.
+    fn replenish(&self) {
+        let inner = self.inner.clone();
+        let starting = W::start(&inner.config);
+        rt::spawn(async move {
+            match starting.await {
+                Ok(worker) => inner.idle.lock().expect("pool lock").push(worker),
+                Err(e) => tracing::warn!("cannot start a task worker: {e}"),
+            }
+        });
+    }
+}
+
+impl<W: Worker> Executor for Pool<W> {
+    fn execute(&self, task: TaskRequest, cancel: Cancel, progress: Progress) -> TaskFuture {
+        let pool = self.clone();
+        Box::pin(async move { pool.run(task, cancel, progress).await })
+    }
+
+    fn engine(&self) -> String {
+        W::engine(&self.inner.config)
+    }
+}

@@ -1,0 +1,92 @@
+//! The work running now, by submitter: one id space for tasks and batches, and the one path
+//! by which running work is stopped early (its submitter left, or the node stops).
+
+use std::collections::HashMap;
+
+use libp2p::PeerId;
+
+use crate::executor::{Cancel, CancelReason, Trigger};
+
+#[derive(Default)]
+pub struct Running {
+    next_id: u64,
+    work: HashMap<u64, (PeerId, Trigger)>,
+}
+
+impl Running {
+    /// Note work from `from`; returns its id and the signal that stops it.
+    pub fn start(&mut self, from: PeerId) -> (u64, Cancel) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let (trigger, cancel) = Cancel::new();
+        self.work.insert(id, (from, trigger));
+        (id, cancel)
+    }
+
+    pub fn finish(&mut self, id: u64) {
+        self.work.remove(&id);
+    }
+
+    /// Stop every piece of work of `peer`; returns how many.
+    pub fn cancel_from(&mut self, peer: PeerId, reason: CancelReason) -> usize {
+        let ids: Vec<u64> = self
+            .work
+            .iter()
+            .filter(|(_, (from, _))| *from == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            if let Some((_, trigger)) = self.work.remove(id) {
+                trigger.fire(reason);
+            }
+        }
+        ids.len()
+    }
+
+    /// Stop all work.
+    pub fn cancel_all(&mut self, reason: CancelReason) {
+        for (_, (_, trigger)) in self.work.drain() {
+            trigger.fire(reason);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_departed_submitter_has_only_its_own_work_stopped() {
+        let (alice, bob) = (PeerId::random(), PeerId::random());
+        let mut running = Running::default();
+        let (first, alice_1) = running.start(alice);
+        let (second, alice_2) = running.start(alice);
+        let (_, bob_1) = running.start(bob);
+        assert_ne!(first, second, "ids are unique");
+        assert_eq!(running.cancel_from(alice, CancelReason::SubmitterGone), 2);
+        for cancel in [alice_1, alice_2] {
+            assert_eq!(
+                cancel.fired().now_or_never(),
+                Some(CancelReason::SubmitterGone)
+            );
+        }
+        assert_eq!(bob_1.clone().fired().now_or_never(), None);
+        running.cancel_all(CancelReason::Stopping);
+        assert_eq!(bob_1.fired().now_or_never(), Some(CancelReason::Stopping));
+    }
+
+    #[test]
+    fn finished_work_is_not_cancelled() {
+        let peer = PeerId::random();
+        let mut running = Running::default();
+        let (id, cancel) = running.start(peer);
+        running.finish(id);
+        assert_eq!(running.cancel_from(peer, CancelReason::SubmitterGone), 0);
+        assert_eq!(
+            cancel.fired().now_or_never(),
+            None,
+            "a dropped trigger never fires"
+        );
+    }
+}
