@@ -17,11 +17,12 @@ pub const PROGRESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/progress
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/kad/1.0.0");
 /// Rendezvous namespace under which nodes register at the relay.
 pub const RENDEZVOUS_NAMESPACE: &str = "pws";
-/// Kademlia key that every node provides, so any peer can find nodes through the DHT.
+/// Kademlia key that every node provides, so any peer can find nodes through the DHT: these raw
+/// bytes, not a CID.
 pub const NODES_PROVIDER_KEY: &[u8] = b"/pws/nodes";
 /// Gossipsub topic of node status announcements.
 pub const STATUS_TOPIC: &str = "pws/status/1";
-/// Identify protocol version string of every PWS peer.
+/// Identify protocol version string of every PWS peer (sent, never checked).
 pub const IDENTIFY_PROTOCOL_VERSION: &str = "/pws/1.0.0";
 
 /// Largest task request (source plus input) a node reads.
@@ -112,7 +113,9 @@ impl BatchResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchAnswer {
     pub response: TaskResponse,
-    /// Microseconds from the task's start on the node to its answer.
+    /// Microseconds from when the node took the task up to its answer; 0 for the tasks of a
+    /// batch answered without being taken up (after a refused task, past the answer size
+    /// limit, in an oversized batch).
     pub micros: u64,
 }
 
@@ -245,7 +248,7 @@ pub enum ErrorKind {
     Syntax,
     /// The task threw; the message is the JS error's text.
     Thrown,
-    /// A time or loop-iteration limit stopped the task.
+    /// A time or loop-iteration limit stopped the task, or its promise could never settle.
     Timeout,
     /// A memory limit stopped the task.
     OutOfMemory,
@@ -370,6 +373,8 @@ pub struct DecodeError(String);
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -384,15 +389,12 @@ mod tests {
     }
 
     #[test]
-    fn responses_use_documented_wire_names() {
-        let ok = to_cbor(&TaskResponse::ok("4"));
-        // {"ok": "4"}: map(1), text(2) "ok", text(1) "4"
-        assert_eq!(ok, [0xa1, 0x62, b'o', b'k', 0x61, b'4']);
+    fn error_kinds_use_documented_wire_names() {
         let err = TaskResponse::error(ErrorKind::OutOfMemory, "m");
         let decoded: serde_json::Value = from_cbor(&to_cbor(&err)).unwrap();
         assert_eq!(
             decoded,
-            serde_json::json!({"error": {"kind": "out-of-memory", "message": "m"}})
+            json!({"error": {"kind": "out-of-memory", "message": "m"}})
         );
     }
 
@@ -400,23 +402,33 @@ mod tests {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     }
 
-    /// The example encodings in PROTOCOL.md.
+    /// The ```` ```hex ```` blocks of PROTOCOL.md, in order: on each line, the leading
+    /// whitespace-separated runs of hex digits (the notes after them are not bytes).
+    fn hex_blocks_of_protocol_md() -> Vec<String> {
+        let document = include_str!("../../PROTOCOL.md");
+        let is_hex = |token: &str| {
+            token.len().is_multiple_of(2) && token.chars().all(|c| c.is_ascii_hexdigit())
+        };
+        document
+            .split("```hex\n")
+            .skip(1)
+            .map(|block| {
+                let (block, _rest) = block.split_once("```").expect("a closed block");
+                block
+                    .lines()
+                    .flat_map(|line| line.split_whitespace().take_while(|t| is_hex(t)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The example encodings in PROTOCOL.md, read from the document itself.
     #[test]
     fn documented_examples() {
         let request = TaskRequest {
             input: Some("41".into()),
             ..TaskRequest::new("x => x + 1")
         };
-        assert_eq!(
-            hex(&to_cbor(&request)),
-            "a264636f64656a78203d3e2078202b203165696e707574623431"
-        );
-        let error = TaskResponse::error(ErrorKind::Busy, "full");
-        assert_eq!(
-            hex(&to_cbor(&error)),
-            "a1656572726f72a2646b696e646462757379676d6573736167656466756c6c"
-        );
-        assert_eq!(hex(&to_cbor(&StatusRequest {})), "a0");
         let status = NodeStatus {
             state: NodeState::Idle,
             free_slots: 2,
@@ -427,12 +439,86 @@ mod tests {
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             browser: false,
         };
+        let empty_batch = BatchResponse {
+            answers: Vec::new(),
+        };
+        let documented = hex_blocks_of_protocol_md();
+        let encoded = [
+            to_cbor(&request),
+            to_cbor(&TaskResponse::ok("4")),
+            to_cbor(&TaskResponse::error(ErrorKind::Busy, "full")),
+            to_cbor(&StatusRequest {}),
+            to_cbor(&empty_batch),
+            to_cbor(&status),
+        ];
+        assert_eq!(documented, encoded.map(|bytes| hex(&bytes)));
+
+        let bytes = |hex: &str| -> Vec<u8> {
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        };
         assert_eq!(
-            hex(&to_cbor(&status)),
-            "a86573746174656469646c656a667265655f736c6f7473026b746f74616c5f736c6f74730269636f6d70\
-             6c65746564076776657273696f6e65302e312e3066656e67696e6568626f6120302e32326561646472\
-             7381772f6970342f3132372e302e302e312f7463702f343030316762726f77736572f4"
+            from_cbor::<TaskRequest>(&bytes(&documented[0])).unwrap(),
+            request
         );
+        assert_eq!(
+            from_cbor::<NodeStatus>(&bytes(&documented[5])).unwrap(),
+            status
+        );
+    }
+
+    /// PROTOCOL.md's line between a malformed request (no answer) and one that decodes.
+    #[test]
+    fn wrong_types_are_malformed_and_nulls_are_absent() {
+        let malformed = [
+            json!({"code": 1}),
+            json!({"input": "41"}),
+            json!({"code": "x => x", "input": 41}),
+            json!({"code": "1", "timeout_ms": -1}),
+            json!({"code": "1", "timeout_ms": 1.5}),
+            json!({"code": "1", "id": "7"}),
+            json!(["1"]),
+        ];
+        for request in malformed {
+            assert!(
+                from_cbor::<TaskRequest>(&to_cbor(&request)).is_err(),
+                "{request} decoded"
+            );
+        }
+        let batch = json!({"code": "1", "inputs": ["1", 2]});
+        assert!(from_cbor::<TaskBatch>(&to_cbor(&batch)).is_err());
+
+        /// A request with CBOR nulls (`f6`) and a key no decoder knows.
+        #[derive(Serialize)]
+        struct Lenient {
+            code: &'static str,
+            input: Option<String>,
+            timeout_ms: Option<u64>,
+            id: Option<u64>,
+            unknown: u8,
+        }
+        let lenient = Lenient {
+            code: "1",
+            input: None,
+            timeout_ms: None,
+            id: None,
+            unknown: 0,
+        };
+        assert_eq!(
+            from_cbor::<TaskRequest>(&to_cbor(&lenient)).unwrap(),
+            TaskRequest::new("1")
+        );
+        let mut trailing = to_cbor(&TaskRequest::new("1"));
+        trailing.push(0x00);
+        assert_eq!(
+            from_cbor::<TaskRequest>(&trailing).unwrap(),
+            TaskRequest::new("1")
+        );
+        // Not JSON, but a text string: it decodes, and the node answers `invalid-value`.
+        let not_json = json!({"code": "x => x", "input": "{"});
+        assert!(from_cbor::<TaskRequest>(&to_cbor(&not_json)).is_ok());
     }
 
     #[test]
@@ -457,10 +543,9 @@ mod tests {
 
     #[test]
     fn a_response_with_both_or_neither_outcome_is_malformed() {
-        let both =
-            to_cbor(&serde_json::json!({"ok": "1", "error": {"kind": "busy", "message": ""}}));
+        let both = to_cbor(&json!({"ok": "1", "error": {"kind": "busy", "message": ""}}));
         assert!(from_cbor::<TaskResponse>(&both).is_err());
-        assert!(from_cbor::<TaskResponse>(&to_cbor(&serde_json::json!({}))).is_err());
+        assert!(from_cbor::<TaskResponse>(&to_cbor(&json!({}))).is_err());
     }
 
     #[test]

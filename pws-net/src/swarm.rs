@@ -11,7 +11,7 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous, yamux,
+    Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous,
 };
 
 use crate::identity::Identity;
@@ -105,7 +105,7 @@ pub fn build(
         .with_tokio()
         .with_other_transport(|_| transport)?
         .with_dns()?
-        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
         .with_behaviour(behaviour_of(role))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
@@ -125,7 +125,7 @@ pub fn build(
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_wasm_bindgen()
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
-        .with_relay_client(noise::Config::new, yamux::Config::default)?
+        .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
         .with_behaviour(behaviour_of(role))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))

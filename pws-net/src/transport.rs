@@ -1,13 +1,45 @@
 //! The transports a peer speaks: TCP (Noise + Yamux), QUIC and WebRTC-direct natively, only
-//! WebRTC-direct in a browser; and which of them a multiaddr uses.
+//! WebRTC-direct in a browser; the Yamux settings of TCP and relayed connections; and which
+//! transport a multiaddr uses.
 
 use std::fmt;
 
-use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, yamux};
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{build, install_crypto_provider};
+
+/// The Yamux configuration of every TCP and relayed connection.
+///
+/// rust-yamux closes the whole connection on a data frame whose body exceeds 1 MiB
+/// (`FrameTooLarge`), yet lets a stream's receive window grow past 2 MiB. js-yamux sends queued
+/// data as one frame as large as the window it was granted, so a js-libp2p peer's request over
+/// ~1 MiB killed its connection. libp2p-yamux exposes no window setting; but yamux lets all
+/// streams of a connection together grow beyond their initial 256 KiB window by at most
+/// `1 GiB − max_num_streams × 256 KiB`. With [`YAMUX_MAX_STREAMS`] that headroom is 768 KiB, so
+/// no window we grant, and no frame a peer may send us, exceeds 1 MiB.
+pub fn yamux_config() -> yamux::Config {
+    let mut config = yamux::Config::default();
+    config.set_max_num_streams(YAMUX_MAX_STREAMS);
+    config
+}
+
+/// Largest data frame body rust-yamux accepts (`MAX_FRAME_BODY_LEN` of yamux 0.14).
+const YAMUX_MAX_FRAME_BODY: usize = 1024 * 1024;
+/// A stream's initial receive window (yamux's `DEFAULT_CREDIT`).
+const YAMUX_INITIAL_WINDOW: usize = 256 * 1024;
+/// What all streams of a connection may have in their windows together (yamux's default
+/// `max_connection_receive_window`).
+const YAMUX_CONNECTION_WINDOW: usize = 1024 * 1024 * 1024;
+/// The stream limit that leaves exactly one frame body of window to a single stream.
+const YAMUX_MAX_STREAMS: usize = (YAMUX_CONNECTION_WINDOW
+    - (YAMUX_MAX_FRAME_BODY - YAMUX_INITIAL_WINDOW))
+    / YAMUX_INITIAL_WINDOW;
+const _: () = assert!(
+    YAMUX_CONNECTION_WINDOW - YAMUX_MAX_STREAMS * YAMUX_INITIAL_WINDOW + YAMUX_INITIAL_WINDOW
+        == YAMUX_MAX_FRAME_BODY
+);
 
 /// One of the transports PWS peers speak directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -93,7 +125,7 @@ mod native {
     use libp2p::core::transport::timeout::TransportTimeout;
     use libp2p::core::transport::{Boxed, OptionalTransport};
     use libp2p::core::{Transport as _, upgrade};
-    use libp2p::{PeerId, noise, quic, tcp, yamux};
+    use libp2p::{PeerId, noise, quic, tcp};
 
     use super::TransportKind;
     use crate::identity::Identity;
@@ -112,7 +144,7 @@ mod native {
                 tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
                     .upgrade(upgrade::Version::V1Lazy)
                     .authenticate(noise::Config::new(keypair)?)
-                    .multiplex(yamux::Config::default())
+                    .multiplex(super::yamux_config())
                     .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer))),
             )
         });

@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod discovery;
 mod errors;
+mod interop;
 mod jobs;
 mod resilience;
 mod sandbox;
