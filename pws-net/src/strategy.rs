@@ -4,13 +4,15 @@ use std::collections::HashSet;
 
 use libp2p::PeerId;
 use rand::RngExt;
+use serde::{Deserialize, Serialize};
 
 use crate::protocol::NodeState;
 use crate::status::NodeInfo;
 
-/// A rule for choosing among the nodes that can take a task now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+/// A rule for choosing among the nodes that can take a task now. Its name (serde's) is the
+/// kebab-case one users write: `random`, `least-loaded`, `round-robin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Strategy {
     /// Any idle node, uniformly at random (any node with a free slot when none is idle).
     #[default]
@@ -92,6 +94,19 @@ mod tests {
     fn sorted(mut nodes: Vec<NodeInfo>) -> Vec<NodeInfo> {
         nodes.sort_by_key(|n| n.peer_id);
         nodes
+    }
+
+    #[test]
+    fn strategies_are_named_in_kebab_case() {
+        let names = serde_json::to_string(&[
+            Strategy::Random,
+            Strategy::LeastLoaded,
+            Strategy::RoundRobin,
+        ])
+        .unwrap();
+        assert_eq!(names, r#"["random","least-loaded","round-robin"]"#);
+        let parsed: Strategy = serde_json::from_str(r#""round-robin""#).unwrap();
+        assert_eq!(parsed, Strategy::RoundRobin);
     }
 
     #[test]

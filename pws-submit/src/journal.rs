@@ -3,11 +3,15 @@
 //! journal alone; results are written in batched transactions, so the journal does not
 //! bound throughput.
 
+use std::fmt;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::job::JobSpec;
 
 /// How many inputs are copied in one transaction.
 const INPUT_BATCH: usize = 10_000;
@@ -17,19 +21,77 @@ pub struct Journal {
     path: std::path::PathBuf,
 }
 
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Its inputs are being copied in; a job left so failed to load them.
+    Loading,
+    /// Ready to run, running, or its submitter was killed: `resume` continues it.
+    Running,
+    /// Every input has a final result.
+    Done,
+    /// Stopped (Ctrl-C, or no node left) with inputs left: `resume` continues it.
+    Interrupted,
+}
+
+impl JobState {
+    const ALL: [JobState; 4] = [Self::Loading, Self::Running, Self::Done, Self::Interrupted];
+
+    /// The name `jobs` prints and the journal stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loading => "loading",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl ToSql for JobState {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for JobState {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let name = value.as_str()?;
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown job state {name:?}").into()))
+    }
+}
+
 /// A job as `pws-submit jobs` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRecord {
     pub id: String,
-    pub state: String,
+    pub state: JobState,
     pub total: u64,
     pub done: u64,
     pub failed: u64,
     pub created: String,
-    #[serde(skip)]
-    pub code: String,
-    #[serde(skip)]
-    pub options: String,
+}
+
+/// A journaled job: how far it got, and what it is.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub record: JobRecord,
+    pub spec: JobSpec,
 }
 
 /// A task's final result as written to the journal.
@@ -80,17 +142,17 @@ impl Journal {
         Self::open(&self.path)
     }
 
-    /// Record a new job and copy in its inputs (JSON texts, in order); returns its id.
+    /// Record a new job and copy in its inputs (JSON texts, in order).
     pub fn create_job(
         &mut self,
-        code: &str,
-        options: &str,
+        spec: &JobSpec,
         inputs: impl Iterator<Item = Result<String>>,
-    ) -> Result<String> {
+    ) -> Result<Job> {
         let id = format!("{:08x}", rand::random::<u32>());
+        let options = serde_json::to_string(spec).expect("a job spec serializes");
         self.conn.execute(
-            "INSERT INTO jobs (id, code, options, state) VALUES (?1, ?2, ?3, 'loading')",
-            params![id, code, options],
+            "INSERT INTO jobs (id, code, options, state) VALUES (?1, ?2, ?3, ?4)",
+            params![id, spec.code, options, JobState::Loading],
         )?;
         let mut inputs = inputs.enumerate().peekable();
         let mut total = 0u64;
@@ -107,21 +169,33 @@ impl Journal {
             tx.commit()?;
         }
         self.conn.execute(
-            "UPDATE jobs SET total = ?2, state = 'running' WHERE id = ?1",
-            params![id, total as i64],
+            "UPDATE jobs SET total = ?2, state = ?3 WHERE id = ?1",
+            params![id, total as i64, JobState::Running],
         )?;
-        Ok(id)
+        self.job(&id)?.context("a job just created is missing")
     }
 
-    pub fn job(&self, id: &str) -> Result<JobRecord> {
-        let job = self
+    /// The job `id`, if the journal has it.
+    pub fn job(&self, id: &str) -> Result<Option<Job>> {
+        let row = self
             .conn
-            .query_row(&format!("{JOB_QUERY} WHERE j.id = ?1"), [id], job_record)
+            .query_row(&format!("{JOB_QUERY} WHERE j.id = ?1"), [id], |row| {
+                Ok((
+                    job_record(row)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, String>(7)?,
+                ))
+            })
             .optional()?;
-        match job {
-            Some(job) => Ok(job),
-            None => bail!("no job {id} in the journal (see `pws-submit jobs`)"),
-        }
+        let Some((record, code, options)) = row else {
+            return Ok(None);
+        };
+        let spec: JobSpec = serde_json::from_str(&options)
+            .with_context(|| format!("the journaled options of job {id} are unreadable"))?;
+        Ok(Some(Job {
+            record,
+            spec: JobSpec { code, ..spec },
+        }))
     }
 
     pub fn jobs(&self) -> Result<Vec<JobRecord>> {
@@ -167,7 +241,7 @@ impl Journal {
         Ok(())
     }
 
-    pub fn set_state(&self, job: &str, state: &str) -> Result<()> {
+    pub fn set_state(&self, job: &str, state: JobState) -> Result<()> {
         self.conn.execute(
             "UPDATE jobs SET state = ?2 WHERE id = ?1",
             params![job, state],
@@ -202,22 +276,32 @@ fn job_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         done: row.get::<_, i64>(3)? as u64,
         failed: row.get::<_, i64>(4)? as u64,
         created: row.get(5)?,
-        code: row.get(6)?,
-        options: row.get(7)?,
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use pws_net::strategy::Strategy;
+
     use super::*;
 
     #[test]
     fn a_job_keeps_its_inputs_and_only_pending_ones_are_returned() {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let spec = JobSpec {
+            code: "x => x".into(),
+            strategy: Strategy::RoundRobin,
+            timeout_ms: None,
+            replicas: 3,
+            quorum: 2,
+        };
         let inputs = (0..25_000).map(|i| Ok(i.to_string()));
-        let job = journal.create_job("x => x", "{}", inputs).unwrap();
-        assert_eq!(journal.job(&job).unwrap().total, 25_000);
+        let created = journal.create_job(&spec, inputs).unwrap();
+        assert_eq!(created.record.total, 25_000);
+        assert_eq!(created.record.state, JobState::Running);
+        assert_eq!(created.spec, spec);
+        let job = created.record.id;
         let first = journal.pending(&job, None, 3).unwrap();
         assert_eq!(first, [(0, "0".into()), (1, "1".into()), (2, "2".into())]);
         journal
@@ -232,8 +316,10 @@ mod tests {
             .unwrap();
         let next = journal.pending(&job, None, 3).unwrap();
         assert_eq!(next.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 2, 3]);
-        let record = journal.job(&job).unwrap();
+        journal.set_state(&job, JobState::Interrupted).unwrap();
+        let record = journal.job(&job).unwrap().unwrap().record;
         assert_eq!((record.done, record.failed), (1, 1));
+        assert_eq!(record.state, JobState::Interrupted);
         let mut lines = Vec::new();
         journal
             .results(&job, |line| {
@@ -242,6 +328,6 @@ mod tests {
             })
             .unwrap();
         assert_eq!(lines, ["{}"]);
-        assert!(journal.job("nope").is_err());
+        assert!(journal.job("nope").unwrap().is_none());
     }
 }

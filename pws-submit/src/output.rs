@@ -1,8 +1,6 @@
 //! What `pws-submit` prints: plain results and a table for people, JSON for scripts.
 //! Results go to stdout, errors to stderr.
 
-use std::process::ExitCode;
-
 use libp2p::Multiaddr;
 use pws_net::protocol::{ErrorKind, Outcome, TaskError};
 use pws_net::status::NodeInfo;
@@ -10,15 +8,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::dispatch::Dispatched;
-
-/// Exit status when the task itself failed (syntax, thrown, limits, …).
-pub const EXIT_TASK_FAILED: u8 = 1;
-/// Exit status when the task could not run at all (no node, network failure, bad setup).
-pub const EXIT_NOT_RUN: u8 = 3;
+use crate::exit::ExitStatus;
+use crate::job::Summary;
+use crate::job::scheduler::End;
+use crate::journal::JobRecord;
 
 /// Print a task's outcome and return the process exit status it implies. What the task
 /// logged goes to stderr, or into the object's `logs` with `--json`.
-pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitCode {
+pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitStatus {
     let node = dispatched.node.map(|node| node.to_string());
     let logs = &dispatched.response.logs;
     let result = match &dispatched.response.outcome {
@@ -50,20 +47,22 @@ pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitCode {
         }
     }
     match result {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(_) => ExitStatus::Success,
         Err(error) => {
             eprintln!("error ({}): {}", error.kind, error.message);
-            ExitCode::from(exit_status(error.kind))
+            exit_status(error.kind)
         }
     }
 }
 
-fn exit_status(kind: ErrorKind) -> u8 {
+/// A task that failed for want of a node did not run; any other failure is the task's own
+/// (syntax, thrown, limits, …).
+fn exit_status(kind: ErrorKind) -> ExitStatus {
     match kind {
         ErrorKind::NoNodes | ErrorKind::Network | ErrorKind::Busy | ErrorKind::Rejected => {
-            EXIT_NOT_RUN
+            ExitStatus::NotRun
         }
-        _ => EXIT_TASK_FAILED,
+        _ => ExitStatus::TaskFailed,
     }
 }
 
@@ -132,7 +131,7 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
 }
 
 /// `jobs`: a JSON array, or a table.
-pub fn print_jobs(jobs: &[crate::journal::JobRecord], as_json: bool) {
+pub fn print_jobs(jobs: &[JobRecord], as_json: bool) {
     if as_json {
         println!("{}", serde_json::to_string(jobs).expect("jobs serialize"));
         return;
@@ -157,14 +156,8 @@ pub fn print_jobs(jobs: &[crate::journal::JobRecord], as_json: bool) {
     }
 }
 
-/// Exit status when some tasks of a job failed.
-pub const EXIT_SOME_FAILED: u8 = 1;
-/// Exit status when a job was stopped by Ctrl-C (128 + SIGINT).
-pub const EXIT_INTERRUPTED: u8 = 130;
-
 /// The end-of-job summary on stderr; returns the exit status it implies.
-pub fn print_summary(summary: &crate::job::Summary) -> ExitCode {
-    use crate::job::scheduler::End;
+pub fn print_summary(summary: &Summary) -> ExitStatus {
     let secs = summary.elapsed.as_secs_f64();
     let ran = summary.per_node.values().sum::<u64>();
     eprintln!(
@@ -183,15 +176,15 @@ pub fn print_summary(summary: &crate::job::Summary) -> ExitCode {
         eprintln!("  {node}: excluded after failing repeatedly");
     }
     match summary.end {
-        End::Complete if summary.failed == 0 => ExitCode::SUCCESS,
-        End::Complete => ExitCode::from(EXIT_SOME_FAILED),
+        End::Complete if summary.failed == 0 => ExitStatus::Success,
+        End::Complete => ExitStatus::TaskFailed,
         End::NoNodes => {
             eprintln!(
                 "no node was available; {} inputs are left: `pws-submit resume {}` continues",
                 summary.total - summary.done,
                 summary.job
             );
-            ExitCode::from(EXIT_NOT_RUN)
+            ExitStatus::NotRun
         }
         End::Interrupted => {
             eprintln!(
@@ -199,7 +192,7 @@ pub fn print_summary(summary: &crate::job::Summary) -> ExitCode {
                 summary.job,
                 summary.total - summary.done
             );
-            ExitCode::from(EXIT_INTERRUPTED)
+            ExitStatus::Interrupted
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
-use pws_submit::job::{self, scheduler::SchedulerOptions};
+use pws_submit::job::{self, JobSpec};
 use pws_submit::journal::{FinalResult, Journal};
 use pws_submit::local::LocalNetwork;
 use pws_submit::session::Session;
@@ -63,22 +63,15 @@ async fn job_time(nodes: usize, slots: u32, code: &str, count: u64) -> Duration 
     let mut journal = Journal::open(&dir.path().join("jobs.sqlite")).unwrap();
     let inputs = (0..count).map(|n| Ok(n.to_string()));
     let started = Instant::now();
-    let id = journal.create_job(code, "{}", inputs).unwrap();
-    let options = SchedulerOptions {
-        strategy: Strategy::LeastLoaded,
-        retries: 3,
-        timeout_ms: None,
-        wait: Duration::from_secs(10),
-        replicas: 1,
-        quorum: 1,
-    };
+    let job = journal.create_job(&spec(code), inputs).unwrap();
     let mut sink = std::io::sink();
     let summary = job::run(
         &session,
         &mut journal,
-        &id,
-        options,
-        job::Report {
+        &job,
+        job::RunOptions {
+            retries: 3,
+            wait: Duration::from_secs(10),
             out: &mut sink,
             ordered: true,
             quiet: true,
@@ -91,14 +84,30 @@ async fn job_time(nodes: usize, slots: u32, code: &str, count: u64) -> Duration 
     started.elapsed()
 }
 
+/// A job of `code` on one node per task, as `map` makes it by default.
+fn spec(code: &str) -> JobSpec {
+    JobSpec {
+        code: code.to_string(),
+        strategy: Strategy::LeastLoaded,
+        timeout_ms: None,
+        replicas: 1,
+        quorum: 1,
+    }
+}
+
 /// The journal's own cost for a 10,000-task job: inputs in, results out, as a job does it.
 fn journal_only() {
     let dir = tempfile::tempdir().unwrap();
     let mut journal = Journal::open(&dir.path().join("jobs.sqlite")).unwrap();
     let started = Instant::now();
     let id = journal
-        .create_job(TRIVIAL, "{}", (0..TRIVIAL_TASKS).map(|n| Ok(n.to_string())))
-        .unwrap();
+        .create_job(
+            &spec(TRIVIAL),
+            (0..TRIVIAL_TASKS).map(|n| Ok(n.to_string())),
+        )
+        .unwrap()
+        .record
+        .id;
     let results: Vec<FinalResult> = (0..TRIVIAL_TASKS)
         .map(|index| FinalResult {
             index,

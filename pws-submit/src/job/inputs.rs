@@ -5,25 +5,24 @@ use std::io::BufRead;
 use std::ops::Range;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
-/// Parse `START..END` (END excluded).
-pub fn parse_range(text: &str) -> Result<Range<i64>> {
+/// Parse `START..END` (END excluded), e.g. `0..1000`: the value parser of `--range`.
+pub fn parse_range(text: &str) -> Result<Range<i64>, String> {
     let (start, end) = text
         .split_once("..")
-        .with_context(|| format!("--range {text}: expected START..END, e.g. 0..1000"))?;
-    let start: i64 = start
-        .trim()
-        .parse()
-        .with_context(|| format!("--range {text}: bad start"))?;
-    let end: i64 = end
-        .trim()
-        .parse()
-        .with_context(|| format!("--range {text}: bad end"))?;
-    if end < start {
-        bail!("--range {text}: the end is before the start");
+        .ok_or("expected START..END, e.g. 0..1000")?;
+    let bound = |name: &str, value: &str| {
+        value
+            .trim()
+            .parse::<i64>()
+            .map_err(|e| format!("bad {name} {value:?}: {e}"))
+    };
+    let range = bound("start", start)?..bound("end", end)?;
+    if range.end < range.start {
+        return Err("the end is before the start".into());
     }
-    Ok(start..end)
+    Ok(range)
 }
 
 pub fn range(range: Range<i64>) -> impl Iterator<Item = Result<String>> {
@@ -62,8 +61,14 @@ mod tests {
     #[test]
     fn ranges_parse_and_stream() {
         assert_eq!(parse_range("3..6").unwrap(), 3..6);
-        assert!(parse_range("6..3").is_err());
-        assert!(parse_range("x").is_err());
+        assert_eq!(parse_range(" -2 .. 0").unwrap(), -2..0);
+        assert!(
+            parse_range("6..3")
+                .unwrap_err()
+                .contains("before the start")
+        );
+        assert!(parse_range("x").unwrap_err().contains("START..END"));
+        assert!(parse_range("1..y").unwrap_err().contains("bad end"));
         let inputs: Vec<String> = range(0..3).map(Result::unwrap).collect();
         assert_eq!(inputs, ["0", "1", "2"]);
     }

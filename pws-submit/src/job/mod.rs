@@ -3,9 +3,12 @@
 //! any way can be resumed and every input ends with exactly one result line.
 
 pub mod inputs;
+mod network;
 mod progress;
+pub mod quorum;
 mod reorder;
 pub mod scheduler;
+mod spec;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -16,11 +19,12 @@ use libp2p::PeerId;
 use pws_net::protocol::Outcome;
 use serde_json::{Value, json};
 
-use crate::journal::{FinalResult, Journal};
-use crate::session::Session;
+use crate::journal::{FinalResult, Job, JobState, Journal};
+pub use network::Network;
 use progress::Progress;
 use reorder::Reorder;
-use scheduler::{End, Feed, Finished, Scheduler, SchedulerOptions};
+use scheduler::{End, Feed, Finished, Scheduler};
+pub use spec::{JobSpec, quorum_of};
 
 /// Results are written to the journal in batches of this many, or this often.
 const JOURNAL_BATCH: usize = 1000;
@@ -116,8 +120,12 @@ fn set_outcome(object: &mut Value, outcome: &Outcome) -> bool {
     }
 }
 
-/// Where and how a job's results are shown.
-pub struct Report<'o> {
+/// How this run executes a job: chosen anew by each `map` or `resume`, never journaled.
+pub struct RunOptions<'o> {
+    /// Extra attempts for a task lost to a vanished or busy node.
+    pub retries: u32,
+    /// How long to wait for any node while work remains.
+    pub wait: Duration,
     /// Result lines go here.
     pub out: &'o mut dyn Write,
     /// In input order (else as they complete).
@@ -129,19 +137,21 @@ pub struct Report<'o> {
 /// Run (or continue) `job` from the journal until every input has a final result, no node
 /// is left, or `stop` resolves.
 pub async fn run(
-    session: &Session,
+    network: &impl Network,
     journal: &mut Journal,
-    job: &str,
-    options: SchedulerOptions,
-    report: Report<'_>,
+    job: &Job,
+    options: RunOptions<'_>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<Summary> {
-    let Report {
+    let RunOptions {
+        retries,
+        wait,
         out,
         ordered,
         quiet,
-    } = report;
-    let record = journal.job(job)?;
+    } = options;
+    let record = &job.record;
+    let id = record.id.as_str();
     let started = Instant::now();
     let progress = Progress::new(record.total, record.done, quiet);
     let mut per_node: BTreeMap<PeerId, u64> = BTreeMap::new();
@@ -149,11 +159,11 @@ pub async fn run(
     let mut reorder = Reorder::new(ordered);
     let mut batch: Vec<FinalResult> = Vec::new();
     let mut last_flush = Instant::now();
-    let mut scheduler = Scheduler::new(session, record.code.clone(), options);
+    let mut scheduler = Scheduler::new(network, &job.spec, retries, wait);
     let end = {
         let mut feed = JournalFeed {
             journal: journal.reopen()?,
-            job: job.to_string(),
+            job: id.to_string(),
             page: Vec::new().into_iter(),
             last: None,
             issued: reorder.issued(),
@@ -179,7 +189,7 @@ pub async fn run(
                         line,
                     });
                     if batch.len() >= JOURNAL_BATCH || last_flush.elapsed() >= JOURNAL_INTERVAL {
-                        journal.record(job, &batch)?;
+                        journal.record(id, &batch)?;
                         batch.clear();
                         last_flush = Instant::now();
                     }
@@ -190,21 +200,21 @@ pub async fn run(
             )
             .await?
     };
-    journal.record(job, &batch)?;
+    journal.record(id, &batch)?;
     for ready in reorder.drain() {
         writeln!(out, "{ready}")?;
     }
     out.flush()?;
     progress.finish();
     journal.set_state(
-        job,
+        id,
         match end {
-            End::Complete => "done",
-            End::NoNodes | End::Interrupted => "interrupted",
+            End::Complete => JobState::Done,
+            End::NoNodes | End::Interrupted => JobState::Interrupted,
         },
     )?;
     Ok(Summary {
-        job: job.to_string(),
+        job: id.to_string(),
         end,
         total: record.total,
         done,

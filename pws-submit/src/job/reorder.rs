@@ -1,6 +1,6 @@
-//! Result lines in input order (`--ordered`, the default) or as they complete. Ordered
-//! output holds a finished line until every input issued before it has finished; the
-//! scheduler's window bounds how many can wait.
+//! Result lines in input order (the default) or, with `--unordered`, as they complete.
+//! Ordered output holds a finished line until every input issued before it has finished;
+//! the scheduler's window bounds how many can wait.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};

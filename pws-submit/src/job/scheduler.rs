@@ -1,7 +1,7 @@
 //! The job scheduler: keeps every available node filled up to its slots (no waiting for a
 //! round trip between tasks), picks among nodes with spare capacity by strategy, re-sends
 //! tasks lost to busy, stopping or vanished nodes, excludes nodes that keep failing, and with
-//! replicas runs each task on several distinct nodes and accepts a result a quorum agrees on.
+//! replicas runs each task on several distinct nodes until a quorum agrees ([`super::quorum`]).
 //! Short tasks travel in batches (one request, one slot, answers together), sized from the
 //! tasks' observed time so a batch lasts a few milliseconds and the end of a job still
 //! spreads over every slot.
@@ -10,17 +10,19 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
+use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
 use pws_net::client::{NetError, NetResult};
 use pws_net::protocol::{
-    ErrorKind, MAX_TASK_REQUEST_BYTES, NodeState, Outcome, TaskBatch, TaskError, TaskResponse,
+    BatchAnswer, ErrorKind, MAX_TASK_REQUEST_BYTES, NodeState, Outcome, TaskBatch, TaskError,
+    TaskResponse,
 };
 use pws_net::status::NodeInfo;
-use pws_net::strategy::{self, Strategy};
+use pws_net::strategy;
 
-use crate::session::Session;
+use super::quorum::{self, Answer};
+use super::{JobSpec, Network};
 
 /// Tasks issued but not yet final, at most: bounds memory (and the reorder buffer).
 const WINDOW: usize = 4096;
@@ -29,7 +31,7 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 /// A node that answered busy gets no new task for this long.
 const BUSY_COOLDOWN: Duration = Duration::from_millis(100);
 const REGISTRY_POLL: Duration = Duration::from_millis(500);
-/// How often new nodes are looked for (in the background: discovery can take seconds).
+/// How often new nodes are looked for (alongside the work: discovery can take seconds).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a batch should keep a slot busy: long enough to make a request's cost small
 /// against its tasks, short enough that a job's last tasks still spread over every slot.
@@ -40,35 +42,6 @@ const MAX_BATCH: usize = 64;
 const MAX_BATCH_BYTES: usize = MAX_TASK_REQUEST_BYTES as usize / 4;
 /// Weight of the newest measurement in the running estimate of a task's time.
 const TASK_TIME_WEIGHT: f64 = 0.2;
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct SchedulerOptions {
-    #[serde(with = "strategy_name")]
-    pub strategy: Strategy,
-    /// Extra attempts for a task lost to the network or a busy node.
-    pub retries: u32,
-    pub timeout_ms: Option<u64>,
-    /// How long to wait for any node while work remains.
-    pub wait: Duration,
-    /// Distinct nodes each task runs on.
-    pub replicas: u32,
-    /// Matching answers needed to accept a result.
-    pub quorum: u32,
-}
-
-mod strategy_name {
-    use clap::ValueEnum;
-    use pws_net::strategy::Strategy;
-
-    pub fn serialize<S: serde::Serializer>(s: &Strategy, ser: S) -> Result<S::Ok, S::Error> {
-        ser.serialize_str(s.to_possible_value().expect("named").get_name())
-    }
-
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Strategy, D::Error> {
-        let name: String = serde::Deserialize::deserialize(de)?;
-        Strategy::from_str(&name, false).map_err(serde::de::Error::custom)
-    }
-}
 
 /// The inputs of a job, in index order.
 pub trait Feed {
@@ -98,6 +71,7 @@ pub struct Counters {
 }
 
 /// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     /// Every input has a final result.
     Complete,
@@ -114,17 +88,20 @@ struct Active {
     retries_left: u32,
     /// Nodes it was sent to (replicas must land on distinct nodes).
     tried: Vec<PeerId>,
-    answers: Vec<(PeerId, Outcome, f64)>,
+    answers: Vec<Answer>,
 }
 
 /// Answers of one request to a node, each with the node's own time for it in milliseconds.
 type Answers = NetResult<Vec<(TaskResponse, f64)>>;
 type Flight = (Vec<u64>, PeerId, Instant, Answers);
 
-pub struct Scheduler<'a> {
-    session: &'a Session,
-    code: String,
-    options: SchedulerOptions,
+pub struct Scheduler<'a, N> {
+    network: &'a N,
+    spec: &'a JobSpec,
+    /// Extra attempts for a task lost to the network or a busy node.
+    retries: u32,
+    /// How long to wait for any node while work remains.
+    wait: Duration,
     nodes: Vec<NodeInfo>,
     in_flight: HashMap<PeerId, u32>,
     cooling: HashMap<PeerId, Instant>,
@@ -141,12 +118,13 @@ pub struct Scheduler<'a> {
     tasks_in_flight: usize,
 }
 
-impl<'a> Scheduler<'a> {
-    pub fn new(session: &'a Session, code: String, options: SchedulerOptions) -> Self {
+impl<'a, N: Network> Scheduler<'a, N> {
+    pub fn new(network: &'a N, spec: &'a JobSpec, retries: u32, wait: Duration) -> Self {
         Self {
-            session,
-            code,
-            options,
+            network,
+            spec,
+            retries,
+            wait,
             nodes: Vec::new(),
             in_flight: HashMap::new(),
             cooling: HashMap::new(),
@@ -168,19 +146,13 @@ impl<'a> Scheduler<'a> {
         mut on_finished: impl FnMut(Finished, Counters) -> anyhow::Result<()>,
         stop: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<End> {
-        let mut running: FuturesUnordered<BoxFuture<'a, Flight>> = FuturesUnordered::new();
+        let mut running: FuturesUnordered<LocalBoxFuture<'a, Flight>> = FuturesUnordered::new();
         let mut feed_done = false;
         let mut poll = tokio::time::interval(REGISTRY_POLL);
         let mut idle_since: Option<Instant> = None;
-        self.nodes = self.session.refresh().await?;
-        let discovery = self.session.clone();
-        let _discovery = AbortOnDrop(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(DISCOVERY_INTERVAL).await;
-                let _ = discovery.refresh().await;
-            }
-        }));
-        tokio::pin!(stop);
+        self.nodes = self.network.refresh().await?;
+        let discovery = keep_discovering(self.network);
+        tokio::pin!(discovery, stop);
         loop {
             // Read ahead: enough to fill every slot twice over, bounded by the window.
             let read_ahead = (self.capacity().max(1) * 2 * self.batch_limit()).min(WINDOW);
@@ -202,7 +174,7 @@ impl<'a> Scheduler<'a> {
             // Nothing can run: wait for nodes, up to the limit.
             if running.is_empty() && !self.queue.is_empty() {
                 let since = *idle_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= self.options.wait {
+                if since.elapsed() >= self.wait {
                     return Ok(End::NoNodes);
                 }
             } else {
@@ -217,8 +189,9 @@ impl<'a> Scheduler<'a> {
                         on_finished(finished, self.counters)?;
                     }
                 }
-                _ = poll.tick() => self.nodes = self.session.client.registry().await?,
-                _ = &mut stop => return Ok(End::Interrupted),
+                _ = poll.tick() => self.nodes = self.network.registry().await?,
+                () = &mut discovery => {}
+                () = &mut stop => return Ok(End::Interrupted),
             }
         }
     }
@@ -229,12 +202,12 @@ impl<'a> Scheduler<'a> {
             Active {
                 input,
                 attempts: 0,
-                retries_left: self.options.retries,
+                retries_left: self.retries,
                 tried: Vec::new(),
                 answers: Vec::new(),
             },
         );
-        for _ in 0..self.options.replicas.max(1) {
+        for _ in 0..self.spec.replicas {
             self.queue.push_back(index);
         }
     }
@@ -243,7 +216,7 @@ impl<'a> Scheduler<'a> {
     /// time, one until a time is known or with replicas (which must land on distinct nodes).
     fn batch_limit(&self) -> usize {
         match self.task_ms {
-            Some(ms) if self.options.replicas <= 1 => {
+            Some(ms) if self.spec.replicas <= 1 => {
                 ((BATCH_TARGET_MS / ms.max(0.001)) as usize).clamp(1, MAX_BATCH)
             }
             _ => 1,
@@ -256,7 +229,7 @@ impl<'a> Scheduler<'a> {
         let fair_share = self.queue.len().div_ceil(self.capacity().max(1));
         let size = self.batch_limit().min(fair_share).max(1);
         let mut batch = Vec::with_capacity(size);
-        let mut bytes = self.code.len();
+        let mut bytes = self.spec.code.len();
         while batch.len() < size {
             let Some(&index) = self.queue.front() else {
                 break;
@@ -273,7 +246,7 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Send `indices` to `node` in one batch request (the node reports each task's time).
-    fn dispatch(&mut self, indices: Vec<u64>, node: PeerId) -> BoxFuture<'a, Flight> {
+    fn dispatch(&mut self, indices: Vec<u64>, node: PeerId) -> LocalBoxFuture<'a, Flight> {
         let mut inputs = Vec::with_capacity(indices.len());
         for index in &indices {
             let task = self.active.get_mut(index).expect("queued tasks are active");
@@ -284,19 +257,19 @@ impl<'a> Scheduler<'a> {
         *self.in_flight.entry(node).or_default() += 1;
         self.tasks_in_flight += indices.len();
         self.previous = Some(node);
-        let client = self.session.client.clone();
         let count = inputs.len();
         if count > 1 {
             tracing::debug!(%node, "sending {count} tasks in one batch");
         }
         let batch = TaskBatch {
-            code: self.code.clone(),
+            code: self.spec.code.clone(),
             inputs,
-            timeout_ms: self.options.timeout_ms,
+            timeout_ms: self.spec.timeout_ms,
         };
+        let network = self.network;
         Box::pin(async move {
             let started = Instant::now();
-            let answers = client
+            let answers = network
                 .send_batch(node, batch)
                 .await
                 .and_then(|response| batch_answers(response.answers, count));
@@ -341,18 +314,12 @@ impl<'a> Scheduler<'a> {
             .collect();
         let mut rng = rand::rng();
         let tried: HashSet<PeerId> = task.tried.iter().copied().collect();
-        let untried = strategy::pick(
-            self.options.strategy,
-            &spare,
-            &tried,
-            self.previous,
-            &mut rng,
-        );
-        if untried.is_some() || self.options.replicas > 1 {
+        let untried = strategy::pick(self.spec.strategy, &spare, &tried, self.previous, &mut rng);
+        if untried.is_some() || self.spec.replicas > 1 {
             return untried;
         }
         strategy::pick(
-            self.options.strategy,
+            self.spec.strategy,
             &spare,
             &HashSet::new(),
             self.previous,
@@ -421,29 +388,26 @@ impl<'a> Scheduler<'a> {
             Err(error) => self.retry_or(index, error)?,
         };
         let task = self.active.get_mut(&index)?;
-        task.answers.push((node, outcome, ms));
-        let verdict = verdict(
-            &task.answers,
-            self.options.replicas.max(1),
-            self.options.quorum.max(1),
-        )?;
-        let task = self.active.remove(&index).expect("present above");
-        self.queue.retain(|queued| *queued != index);
+        task.answers.push(Answer { node, outcome, ms });
+        let verdict = quorum::verdict(&task.answers, self.spec.replicas, self.spec.quorum)?;
+        let outcome = verdict.outcome;
         let (node, ms) = verdict
             .agreed
             .first()
-            .map_or((None, ms), |(node, ms)| (Some(*node), *ms));
+            .map_or((None, ms), |answer| (Some(answer.node), answer.ms));
+        let task = self.active.remove(&index).expect("present above");
+        self.queue.retain(|queued| *queued != index);
         Some(Finished {
             index,
             input: task.input,
-            outcome: verdict.outcome,
+            outcome,
             node,
             ms,
             attempts: task.attempts,
-            answers: if self.options.replicas > 1 {
+            answers: if self.spec.replicas > 1 {
                 task.answers
                     .into_iter()
-                    .map(|(node, outcome, _)| (node, outcome))
+                    .map(|answer| (answer.node, answer.outcome))
                     .collect()
             } else {
                 Vec::new()
@@ -465,9 +429,17 @@ impl<'a> Scheduler<'a> {
     }
 }
 
+/// Look for new nodes every so often; never ends (it runs for as long as it is polled).
+async fn keep_discovering(network: &impl Network) {
+    loop {
+        tokio::time::sleep(DISCOVERY_INTERVAL).await;
+        let _ = network.refresh().await;
+    }
+}
+
 /// A batch answer's entries with each task's node time in milliseconds; a node that
 /// answered a different number of tasks than it was sent is a failed request.
-fn batch_answers(answers: Vec<pws_net::protocol::BatchAnswer>, sent: usize) -> Answers {
+fn batch_answers(answers: Vec<BatchAnswer>, sent: usize) -> Answers {
     if answers.len() != sent {
         return Err(NetError::Failed(format!(
             "the node answered {} of a batch of {sent} tasks",
@@ -480,95 +452,342 @@ fn batch_answers(answers: Vec<pws_net::protocol::BatchAnswer>, sent: usize) -> A
         .collect())
 }
 
-/// Stops a background task when the scheduler is done.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A decided task: the accepted outcome and the nodes (with their times) that gave it.
-struct Verdict {
-    outcome: Outcome,
-    agreed: Vec<(PeerId, f64)>,
-}
-
-/// Answers agree when their canonical JSON (keys sorted) is equal, or they failed the same
-/// way. `None` while the question is still open.
-fn verdict(answers: &[(PeerId, Outcome, f64)], replicas: u32, quorum: u32) -> Option<Verdict> {
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, (_, outcome, _)) in answers.iter().enumerate() {
-        groups.entry(canonical(outcome)).or_default().push(i);
-    }
-    if let Some(members) = groups
-        .values()
-        .find(|members| members.len() >= quorum as usize)
-    {
-        return Some(Verdict {
-            outcome: answers[members[0]].1.clone(),
-            agreed: members
-                .iter()
-                .map(|&i| (answers[i].0, answers[i].2))
-                .collect(),
-        });
-    }
-    if answers.len() < replicas as usize {
-        return None;
-    }
-    Some(Verdict {
-        outcome: Outcome::Error(TaskError::new(
-            ErrorKind::Disagreement,
-            format!(
-                "no {quorum} of the {replicas} nodes agreed ({} different answers)",
-                groups.len()
-            ),
-        )),
-        agreed: Vec::new(),
-    })
-}
-
-fn canonical(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Ok(text) => serde_json::from_str::<serde_json::Value>(text)
-            .map_or_else(|_| format!("invalid:{text}"), |value| value.to_string()),
-        Outcome::Error(error) => format!("error:{}", error.kind),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
+    use pws_net::protocol::{BatchResponse, NodeStatus};
+    use pws_net::strategy::Strategy;
+
     use super::*;
 
-    fn answer(json: &str) -> (PeerId, Outcome, f64) {
-        (PeerId::random(), Outcome::Ok(json.into()), 1.0)
+    /// How a fake node answers.
+    #[derive(Clone, Copy)]
+    enum Behaviour {
+        /// Returns its input, reporting this many microseconds per task.
+        Echo { micros: u64 },
+        /// Returns this JSON whatever the input.
+        Constant(&'static str),
+        /// Has no free slot.
+        Busy,
+        /// Never answers: the connection is lost.
+        Vanished,
+    }
+
+    /// Nodes that answer at once, each as its behaviour says; every batch sent is recorded.
+    struct FakeNetwork {
+        nodes: Vec<(NodeInfo, Behaviour)>,
+        sent: RefCell<Vec<(PeerId, Vec<String>)>>,
+    }
+
+    impl FakeNetwork {
+        /// One node per entry: its behaviour, slots and tasks completed before (least-loaded
+        /// picks the node with the fewest first).
+        fn new(nodes: &[(Behaviour, u32, u64)]) -> Self {
+            let mut nodes: Vec<(NodeInfo, Behaviour)> = nodes
+                .iter()
+                .map(|&(behaviour, slots, completed)| {
+                    let status = NodeStatus {
+                        state: NodeState::Idle,
+                        free_slots: slots,
+                        total_slots: slots,
+                        completed,
+                        version: "test".into(),
+                        engine: "test".into(),
+                        addrs: Vec::new(),
+                        browser: false,
+                    };
+                    let info = NodeInfo {
+                        peer_id: PeerId::random(),
+                        status,
+                    };
+                    (info, behaviour)
+                })
+                .collect();
+            nodes.sort_by_key(|(info, _)| info.peer_id);
+            Self {
+                nodes,
+                sent: RefCell::default(),
+            }
+        }
+
+        /// The node made with `completed` tasks completed.
+        fn node(&self, completed: u64) -> PeerId {
+            let (info, _) = self
+                .nodes
+                .iter()
+                .find(|(info, _)| info.status.completed == completed)
+                .expect("a node with that count");
+            info.peer_id
+        }
+
+        fn infos(&self) -> Vec<NodeInfo> {
+            self.nodes.iter().map(|(info, _)| info.clone()).collect()
+        }
+
+        fn batches_to(&self, node: PeerId) -> usize {
+            self.sent
+                .borrow()
+                .iter()
+                .filter(|(to, _)| *to == node)
+                .count()
+        }
+
+        fn batch_sizes(&self) -> Vec<usize> {
+            self.sent
+                .borrow()
+                .iter()
+                .map(|(_, inputs)| inputs.len())
+                .collect()
+        }
+    }
+
+    impl Network for FakeNetwork {
+        async fn refresh(&self) -> anyhow::Result<Vec<NodeInfo>> {
+            Ok(self.infos())
+        }
+
+        async fn registry(&self) -> NetResult<Vec<NodeInfo>> {
+            Ok(self.infos())
+        }
+
+        async fn send_batch(&self, node: PeerId, batch: TaskBatch) -> NetResult<BatchResponse> {
+            let inputs: Vec<String> = batch.inputs.into_iter().flatten().collect();
+            self.sent.borrow_mut().push((node, inputs.clone()));
+            let (_, behaviour) = self
+                .nodes
+                .iter()
+                .find(|(info, _)| info.peer_id == node)
+                .expect("sent to a known node");
+            let answer = |response: TaskResponse, micros| BatchAnswer { response, micros };
+            let answers = inputs.into_iter().map(|input| match *behaviour {
+                Behaviour::Echo { micros } => Ok(answer(TaskResponse::ok(input), micros)),
+                Behaviour::Constant(json) => Ok(answer(TaskResponse::ok(json), 1000)),
+                Behaviour::Busy => Ok(answer(TaskResponse::error(ErrorKind::Busy, "full"), 0)),
+                Behaviour::Vanished => Err(NetError::Failed("connection closed".into())),
+            });
+            Ok(BatchResponse {
+                answers: answers.collect::<NetResult<_>>()?,
+            })
+        }
+    }
+
+    /// Inputs `0..n`, each the JSON of its index.
+    struct Numbers(std::ops::Range<u64>);
+
+    impl Feed for Numbers {
+        fn next(&mut self) -> anyhow::Result<Option<(u64, String)>> {
+            Ok(self.0.next().map(|n| (n, n.to_string())))
+        }
+    }
+
+    fn spec(replicas: u32, quorum: u32) -> JobSpec {
+        JobSpec {
+            code: "n => n".into(),
+            strategy: Strategy::LeastLoaded,
+            timeout_ms: None,
+            replicas,
+            quorum,
+        }
+    }
+
+    struct Run {
+        end: End,
+        finished: BTreeMap<u64, Finished>,
+        excluded: HashSet<PeerId>,
+    }
+
+    /// Run inputs `0..count` on `network`, bounded in time.
+    async fn run(network: &FakeNetwork, spec: &JobSpec, retries: u32, count: u64) -> Run {
+        let mut scheduler = Scheduler::new(network, spec, retries, Duration::from_secs(1));
+        let mut finished = BTreeMap::new();
+        let mut inputs = Numbers(0..count);
+        let end = scheduler.run(
+            &mut inputs,
+            |result, _| {
+                assert!(
+                    finished.insert(result.index, result).is_none(),
+                    "final once"
+                );
+                Ok(())
+            },
+            std::future::pending(),
+        );
+        let end = tokio::time::timeout(Duration::from_secs(10), end)
+            .await
+            .expect("the run ends")
+            .unwrap();
+        Run {
+            end,
+            finished,
+            excluded: scheduler.excluded,
+        }
+    }
+
+    fn error_kind(outcome: &Outcome) -> Option<ErrorKind> {
+        match outcome {
+            Outcome::Error(error) => Some(error.kind),
+            Outcome::Ok(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_lost_to_a_vanished_node_is_sent_up_to_retries_more_times() {
+        let network = FakeNetwork::new(&[(Behaviour::Vanished, 1, 0)]);
+        let run = run(&network, &spec(1, 1), 2, 1).await;
+        assert_eq!(run.end, End::Complete);
+        let result = &run.finished[&0];
+        assert_eq!(result.attempts, 3);
+        assert_eq!(error_kind(&result.outcome), Some(ErrorKind::Network));
+        assert_eq!(network.batches_to(network.node(0)), 3);
+    }
+
+    /// Node 0 answers as `bad` says and is picked first (least-loaded); node 10 answers well.
+    fn a_bad_node_and_a_good_one(bad: Behaviour) -> FakeNetwork {
+        FakeNetwork::new(&[(bad, 1, 0), (Behaviour::Echo { micros: 100 }, 1, 10)])
+    }
+
+    #[tokio::test]
+    async fn a_busy_node_sends_the_task_to_another() {
+        let network = a_bad_node_and_a_good_one(Behaviour::Busy);
+        let run = run(&network, &spec(1, 1), 3, 1).await;
+        let result = &run.finished[&0];
+        assert_eq!(result.outcome, Outcome::Ok("0".into()));
+        assert_eq!(result.node, Some(network.node(10)));
+        assert_eq!(result.attempts, 2, "tried the busy node first");
+        assert!(run.excluded.is_empty(), "busy is no failure");
+    }
+
+    #[tokio::test]
+    async fn a_node_failing_three_times_in_a_row_is_left_out() {
+        let network = a_bad_node_and_a_good_one(Behaviour::Vanished);
+        let run = run(&network, &spec(1, 1), 10, 20).await;
+        assert_eq!(run.end, End::Complete);
+        assert_eq!(run.finished.len(), 20);
+        assert!(
+            run.finished
+                .values()
+                .all(|r| r.node == Some(network.node(10)))
+        );
+        assert_eq!(run.excluded, HashSet::from([network.node(0)]));
+        assert_eq!(network.batches_to(network.node(0)), 3);
+    }
+
+    #[tokio::test]
+    async fn short_tasks_travel_in_batches_of_at_most_64() {
+        let network = FakeNetwork::new(&[(Behaviour::Echo { micros: 10 }, 2, 0)]);
+        let run = run(&network, &spec(1, 1), 0, 2000).await;
+        assert_eq!(run.finished.len(), 2000);
+        assert!(
+            run.finished
+                .iter()
+                .all(|(index, r)| r.outcome == Outcome::Ok(index.to_string()))
+        );
+        let sizes = network.batch_sizes();
+        assert_eq!(sizes[0], 1, "one task until a time is known");
+        assert_eq!(sizes.iter().max(), Some(&MAX_BATCH));
     }
 
     #[test]
-    fn a_quorum_of_equal_json_wins_whatever_the_key_order() {
-        let answers = [
-            answer(r#"{"a":1,"b":2}"#),
-            answer("666"),
-            answer(r#"{"b":2, "a":1}"#),
-        ];
-        let verdict = verdict(&answers, 3, 2).expect("decided");
-        assert_eq!(verdict.outcome, Outcome::Ok(r#"{"a":1,"b":2}"#.into()));
-        assert_eq!(verdict.agreed.len(), 2);
+    fn the_batch_limit_fills_the_target_time() {
+        let network = FakeNetwork::new(&[]);
+        let single = spec(1, 1);
+        let mut scheduler = Scheduler::new(&network, &single, 0, Duration::ZERO);
+        assert_eq!(scheduler.batch_limit(), 1, "no time observed yet");
+        scheduler.task_ms = Some(0.5);
+        assert_eq!(scheduler.batch_limit(), 20);
+        scheduler.task_ms = Some(0.01);
+        assert_eq!(scheduler.batch_limit(), MAX_BATCH);
+        scheduler.task_ms = Some(50.0);
+        assert_eq!(scheduler.batch_limit(), 1);
+        let replicated = spec(3, 2);
+        let mut scheduler = Scheduler::new(&network, &replicated, 0, Duration::ZERO);
+        scheduler.task_ms = Some(0.5);
+        assert_eq!(scheduler.batch_limit(), 1, "replicas go one by one");
     }
 
     #[test]
-    fn undecided_until_all_answers_then_disagreement() {
-        let two = [answer("1"), answer("2")];
-        assert!(verdict(&two, 3, 2).is_none());
-        let three = [answer("1"), answer("2"), answer("3")];
-        let verdict = verdict(&three, 3, 2).expect("decided");
-        assert!(matches!(verdict.outcome, Outcome::Error(e) if e.kind == ErrorKind::Disagreement));
+    fn a_batch_takes_a_fair_share_of_the_queue() {
+        let network = FakeNetwork::new(&[
+            (Behaviour::Echo { micros: 10 }, 2, 0),
+            (Behaviour::Echo { micros: 10 }, 2, 1),
+        ]);
+        let spec = spec(1, 1);
+        let mut scheduler = Scheduler::new(&network, &spec, 0, Duration::ZERO);
+        scheduler.nodes = network.infos();
+        scheduler.task_ms = Some(0.01);
+        for index in 0..8 {
+            scheduler.admit(index, index.to_string());
+        }
+        assert_eq!(scheduler.take_batch(), [0, 1], "8 tasks over 4 slots");
     }
 
     #[test]
-    fn one_replica_is_its_own_quorum() {
-        let verdict = verdict(&[answer("7")], 1, 1).expect("decided");
-        assert_eq!(verdict.outcome, Outcome::Ok("7".into()));
+    fn a_batch_carries_at_most_a_quarter_of_a_request() {
+        let network = FakeNetwork::new(&[(Behaviour::Echo { micros: 10 }, 1, 0)]);
+        let spec = spec(1, 1);
+        let mut scheduler = Scheduler::new(&network, &spec, 0, Duration::ZERO);
+        scheduler.task_ms = Some(0.01);
+        let large = "1".repeat(MAX_BATCH_BYTES * 2 / 5);
+        for index in 0..5 {
+            scheduler.admit(index, large.clone());
+        }
+        scheduler.admit(5, "1".repeat(MAX_BATCH_BYTES + 1));
+        assert_eq!(scheduler.take_batch(), [0, 1]);
+        assert_eq!(scheduler.take_batch(), [2, 3]);
+        assert_eq!(scheduler.take_batch(), [4]);
+        assert_eq!(
+            scheduler.take_batch(),
+            [5],
+            "too large for the limit, sent alone"
+        );
+    }
+
+    /// Nodes 0 and 1 answer honestly, node 2 always answers 666.
+    fn two_honest_nodes_and_a_liar() -> FakeNetwork {
+        FakeNetwork::new(&[
+            (Behaviour::Echo { micros: 100 }, 2, 0),
+            (Behaviour::Echo { micros: 100 }, 2, 1),
+            (Behaviour::Constant("666"), 2, 2),
+        ])
+    }
+
+    #[tokio::test]
+    async fn replicas_land_on_distinct_nodes_and_a_quorum_outvotes_a_liar() {
+        let network = two_honest_nodes_and_a_liar();
+        let liar = network.node(2);
+        let run = run(&network, &spec(3, 2), 0, 20).await;
+        assert_eq!(run.finished.len(), 20);
+        for (index, result) in &run.finished {
+            assert_eq!(result.outcome, Outcome::Ok(index.to_string()));
+            assert_ne!(result.node, Some(liar));
+            assert!((2..=3).contains(&result.answers.len()));
+        }
+        for index in 0..20 {
+            let nodes: Vec<PeerId> = network
+                .sent
+                .borrow()
+                .iter()
+                .filter(|(_, inputs)| inputs.contains(&index.to_string()))
+                .map(|(node, _)| *node)
+                .collect();
+            let distinct: HashSet<&PeerId> = nodes.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                nodes.len(),
+                "input {index} went to {nodes:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_quorum_every_replica_answers_and_the_result_is_a_disagreement() {
+        let network = two_honest_nodes_and_a_liar();
+        let run = run(&network, &spec(3, 3), 0, 5).await;
+        for result in run.finished.values() {
+            assert_eq!(error_kind(&result.outcome), Some(ErrorKind::Disagreement));
+            assert_eq!(result.answers.len(), 3);
+            assert_eq!(result.node, None);
+        }
     }
 }
