@@ -19,6 +19,8 @@ use tokio::sync::{Mutex, mpsc};
 
 /// Room for a few dial attempts: a stalled one is given up after 5 s (`transport.rs`).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// One WebRTC connection attempt: room for a redial after the first one stalls (5 s).
+const WEBRTC_ATTEMPT: Duration = Duration::from_secs(6);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -47,22 +49,35 @@ impl Session {
         } else {
             Vec::new()
         };
-        let peer = peer::spawn(PeerConfig {
-            role: Role::Submitter,
-            identity: Identity::ephemeral()?,
-            transports: transports.to_vec(),
-            listen,
-            relay: Some(relay.clone()),
-        })?;
-        let client = peer.client;
-        let progress = Arc::new(Mutex::new(keep_progress(peer.events)));
-        match tokio::time::timeout(CONNECT_TIMEOUT, client.wait_for_relay()).await {
-            Ok(Ok(_)) => Ok(Self { client, progress }),
-            Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
-            Err(_) => bail!(
-                "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
-                CONNECT_TIMEOUT.as_secs()
-            ),
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            let peer = peer::spawn(PeerConfig {
+                role: Role::Submitter,
+                identity: Identity::ephemeral()?,
+                transports: transports.to_vec(),
+                listen: listen.clone(),
+                relay: Some(relay.clone()),
+            })?;
+            let client = peer.client;
+            let progress = Arc::new(Mutex::new(keep_progress(peer.events)));
+            // A WebRTC handshake that fails leaves the relay routing our socket's packets to
+            // the dead connection, so redials from the same socket stall until the relay
+            // forgets it: try again from a fresh peer (a fresh socket) instead.
+            let attempt = match relay_transport {
+                TransportKind::Webrtc => WEBRTC_ATTEMPT.min(deadline - tokio::time::Instant::now()),
+                _ => CONNECT_TIMEOUT,
+            };
+            match tokio::time::timeout(attempt, client.wait_for_relay()).await {
+                Ok(Ok(_)) => return Ok(Self { client, progress }),
+                Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
+                Err(_) if tokio::time::Instant::now() + WEBRTC_ATTEMPT / 2 < deadline => {
+                    tracing::debug!("no connection to the relay yet; trying from a fresh socket");
+                }
+                Err(_) => bail!(
+                    "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            }
         }
     }
 

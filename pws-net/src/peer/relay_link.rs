@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use libp2p::core::transport::ListenerId;
 use libp2p::multiaddr::Protocol;
-use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm};
 
 use super::Event;
@@ -92,7 +92,10 @@ impl RelayLink {
     fn dial(&mut self, swarm: &mut Swarm<Behaviour>) {
         self.dialed_once = true;
         self.redial_at = None;
+        // A dial that stalled (seen with WebRTC under load) holds on until the transport's
+        // timeout; the default condition would refuse every redial meanwhile.
         let opts = DialOpts::peer_id(self.peer_id)
+            .condition(PeerCondition::Disconnected)
             .addresses(vec![self.addr.clone()])
             .build();
         if let Err(e) = swarm.dial(opts) {
