@@ -1,5 +1,5 @@
 //! Browser node benchmarks; prints tables. Run with
-//! `web-node/build.sh && cargo build --release --bins && cargo bench -p pws-tests --bench browser`.
+//! `web-node/build.sh && cargo bench -p pws-tests --bench browser`.
 //!
 //! - page load to connected: a fresh headless Chromium opens the relay's page until the node
 //!   is registered (wasm download and compile, WebRTC to the relay, reservation, rendezvous);

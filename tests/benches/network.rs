@@ -1,5 +1,5 @@
 //! Network benchmarks; prints a table. Run with
-//! `cargo build --release --bins && cargo bench -p pws-tests --bench network`.
+//! `cargo bench -p pws-tests --bench network` (the binaries are built first, in release).
 //!
 //! - the floor: bare libp2p request-response round trips on one open connection, per transport;
 //! - a trivial task's round trip through a real node on an open connection, same transports,
@@ -17,7 +17,7 @@ use libp2p::{Multiaddr, SwarmBuilder};
 use pws_net::identity::Identity;
 use pws_net::protocol::{TASK_PROTOCOL, TaskRequest, TaskResponse};
 use pws_net::transport::{self, TransportKind};
-use pws_tests::{Node, Relay, example, submit};
+use pws_tests::{Node, Relay, Submit, example};
 
 #[path = "shared/load.rs"]
 mod load;
@@ -226,9 +226,11 @@ fn one_shot_and_memory() {
     let mut walls = Vec::new();
     for _ in 0..ONE_SHOT_RUNS {
         let started = Instant::now();
-        let output = submit(&["--relay", &relay_addr, "run", &example("math.js")]);
+        let output = Submit::new()
+            .args(["--relay", &relay_addr, "run", &example("math.js")])
+            .run();
         walls.push(started.elapsed());
-        assert!(output.status.success());
+        output.expect_success();
     }
     println!(
         "\none-shot `pws-submit run` wall time (process start to exit, {ONE_SHOT_RUNS} runs): p50 {}, max {}",

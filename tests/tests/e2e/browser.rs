@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use pws_tests::browser::{Browser, artifact_path};
 use pws_tests::{
-    Node, Relay, example, json_lines, parse_json_line, path_of, run_json, submit, submit_within,
-    task_file,
+    Node, Relay, Submit, example, json_lines, list_nodes, path_of, run_json, task_file,
 };
 use serde_json::{Value, json};
 
@@ -23,8 +22,10 @@ fn open_browser_node(relay: &Relay) -> (Browser, String) {
 
 /// The node list as `pws-submit nodes --json` prints it.
 fn nodes(relay: &Relay) -> Vec<Value> {
-    let listing = parse_json_line(&submit(&["--relay", &relay.tcp(), "nodes", "--json"]));
-    listing.as_array().expect("a JSON array").clone()
+    list_nodes(&relay.tcp())
+        .as_array()
+        .expect("a JSON array")
+        .clone()
 }
 
 #[test]
@@ -95,19 +96,10 @@ fn a_job_uses_a_native_and_a_browser_node() {
     let task = task_file(
         "function(n) { const t = Date.now(); while (Date.now() - t < 30) {} return n * 2; }",
     );
-    let output = submit(&[
-        "--relay",
-        &relay.tcp(),
-        "map",
-        path_of(&task),
-        "--range",
-        "0..60",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "map", path_of(&task)])
+        .args(["--range", "0..60"])
+        .expect_success();
     let lines = json_lines(&output.stdout);
     assert_eq!(lines.len(), 60);
     for (index, line) in lines.iter().enumerate() {
@@ -144,24 +136,12 @@ fn a_relayed_browser_node_serves_past_libp2p_default_circuit_limits() {
         "function(x) { const t = Date.now(); while (Date.now() - t < 1000) {} return x.padding.length + x.index; }",
     );
     let started = std::time::Instant::now();
-    let output = submit_within(
-        400,
-        &[
-            "--relay",
-            &relay.tcp(),
-            "map",
-            path_of(&task),
-            "--inputs",
-            path_of(&inputs_file),
-        ],
-        "",
-        &[],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "map", path_of(&task)])
+        .arg("--inputs")
+        .arg(inputs_file.path())
+        .timeout(Duration::from_secs(400))
+        .expect_success();
     assert!(
         started.elapsed() > Duration::from_secs(125),
         "{:?}",

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use pws_tests::{Node, Relay, parse_json_line, submit};
+use pws_tests::{Node, Relay, list_nodes};
 
 #[test]
 fn a_submitter_pointed_at_a_node_finds_every_node_through_the_dht() {
@@ -17,8 +17,7 @@ fn a_submitter_pointed_at_a_node_finds_every_node_through_the_dht() {
     // Provider records spread as nodes bootstrap; ask until both are found (bounded).
     let mut found = HashSet::new();
     for _ in 0..20 {
-        let listing = parse_json_line(&submit(&["--relay", entry, "nodes", "--json"]));
-        found = listing
+        found = list_nodes(entry)
             .as_array()
             .unwrap()
             .iter()

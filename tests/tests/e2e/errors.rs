@@ -1,6 +1,6 @@
 //! Task errors come back typed, and the node keeps serving afterwards.
 
-use pws_tests::{Node, Relay, example, path_of, run_json, submit, task_file};
+use pws_tests::{Node, Relay, Submit, example, path_of, run_json, task_file};
 use serde_json::json;
 
 #[test]
@@ -43,32 +43,29 @@ fn a_task_error_exits_non_zero_with_the_message_on_stderr() {
     let relay = Relay::start();
     let _node = Node::start(&relay, &[]);
     let file = task_file("function() { throw new Error('visible'); }");
-    let output = submit(&["--relay", &relay.tcp(), "run", path_of(&file)]);
-    assert_eq!(output.status.code(), Some(1));
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "run", path_of(&file)])
+        .expect_code(1);
     assert!(output.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("visible"));
+    assert!(output.stderr.contains("visible"));
 }
 
 #[test]
 fn input_reaches_the_function_and_stdin_works() {
     let relay = Relay::start();
     let _node = Node::start(&relay, &[]);
-    let output = pws_tests::submit_with_stdin(
-        &[
+    let output = Submit::new()
+        .args([
             "--relay",
             &relay.tcp(),
             "run",
             "-",
             "--input",
             r#"{"n": 20}"#,
-        ],
-        "function(x) { return { doubled: x.n * 2 }; }",
-    );
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        r#"{"doubled":40}"#
-    );
+        ])
+        .stdin("function(x) { return { doubled: x.n * 2 }; }")
+        .expect_success();
+    assert_eq!(output.stdout.trim(), r#"{"doubled":40}"#);
 }
 
 #[test]
@@ -80,14 +77,12 @@ fn progress_reports_reach_the_submitter() {
         "function() { for (let i = 1; i <= 4; i++) { const t = Date.now(); \
          while (Date.now() - t < 150) {} progress(i / 4); } return 'done'; }",
     );
-    let output = pws_tests::submit_with(
-        &["--relay", &relay.tcp(), "run", path_of(&file)],
-        "",
-        &[("RUST_LOG", "pws_submit=debug")],
-    );
-    assert!(output.status.success(), "{output:?}");
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), r#""done""#);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "run", path_of(&file)])
+        .env("RUST_LOG", "pws_submit=debug")
+        .expect_success();
+    assert_eq!(output.stdout.trim(), r#""done""#);
+    let stderr = &output.stderr;
     for fraction in ["0.25", "0.5", "0.75"] {
         assert!(stderr.contains(&format!("progress {fraction}")), "{stderr}");
     }

@@ -2,8 +2,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use pws_tests::{Node, Process, Relay, bin, json_lines, path_of, submit, submit_with, task_file};
+use pws_tests::{
+    Node, Process, Relay, SUBMIT_TIMEOUT, Signal, Submit, SubmitterDir, bin, json_lines,
+    list_nodes, path_of, task_file, wait_until_busy,
+};
 use serde_json::Value;
 
 /// A task that takes a few milliseconds, so jobs last long enough to be interrupted.
@@ -24,9 +28,10 @@ fn assert_exactly_once(results: &[Value], count: u64, expected: impl Fn(u64) -> 
     assert_eq!(seen.len() as u64, count, "every input has a result");
 }
 
-fn job_progress(journal: &str, job: &str) -> (u64, String) {
-    let output = submit(&["--journal", journal, "jobs", "--json"]);
-    let jobs: Value = serde_json::from_slice(&output.stdout).expect("jobs --json");
+/// A job's results so far and its state, from the journal in `state`.
+fn job_progress(state: &SubmitterDir, job: &str) -> (u64, String) {
+    let output = state.submit().args(["jobs", "--json"]).expect_success();
+    let jobs: Value = serde_json::from_str(&output.stdout).expect("jobs --json");
     let job = jobs
         .as_array()
         .unwrap()
@@ -40,34 +45,25 @@ fn job_progress(journal: &str, job: &str) -> (u64, String) {
     )
 }
 
-/// Start `pws-submit map` in the background; returns the process and the job id.
-fn start_map(relay: &str, journal: &str, task: &str, range: &str) -> (Process, String) {
-    let mut command = Command::new(bin("pws-submit"));
-    command.args([
-        "--relay",
-        relay,
-        "--journal",
-        journal,
-        "map",
-        task,
-        "--range",
-        range,
-        "--quiet",
-    ]);
-    let mut process = Process::spawn("pws-submit map", &mut command);
+/// `pws-submit map <task> --range <range>` through `relay`.
+fn map_range(submit: Submit, relay: &str, task: &str, range: &str) -> Submit {
+    submit.args(["--relay", relay, "map", task, "--range", range])
+}
+
+/// Start `pws-submit map` in the background, journaling in `state`; returns the process and
+/// the job id.
+fn start_map(relay: &str, state: &SubmitterDir, task: &str, range: &str) -> (Process, String) {
+    let mut process = map_range(state.submit(), relay, task, range)
+        .arg("--quiet")
+        .spawn("pws-submit map");
     let job = process.wait_for_stderr_line("the job id", |line| line.starts_with("job "));
     (process, job.trim_start_matches("job ").trim().to_string())
 }
 
-/// The journal file inside a test's temporary directory.
-fn journal_in(dir: &tempfile::TempDir) -> String {
-    dir.path().join("jobs.sqlite").to_str().unwrap().to_string()
-}
-
 /// Ask (a bounded number of times) until the job has at least `done` results journaled.
-fn wait_for_progress(journal: &str, job: &str, done: u64) {
+fn wait_for_progress(state: &SubmitterDir, job: &str, done: u64) {
     for _ in 0..200 {
-        if job_progress(journal, job).0 >= done {
+        if job_progress(state, job).0 >= done {
             return;
         }
     }
@@ -80,24 +76,9 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
     let nodes: Vec<Node> = (0..2)
         .map(|_| Node::start(&relay, &["--slots", "2"]))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = &journal_in(&dir);
+    let state = SubmitterDir::new();
     let task = task_file("function(n) { return n * n; }");
-    let output = submit(&[
-        "--relay",
-        &relay.tcp(),
-        "--journal",
-        journal,
-        "map",
-        path_of(&task),
-        "--range",
-        "0..300",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = map_range(state.submit(), &relay.tcp(), path_of(&task), "0..300").expect_success();
     let results = json_lines(&output.stdout);
     let indices: Vec<u64> = results
         .iter()
@@ -116,7 +97,7 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
             .iter()
             .all(|l| l["attempts"] == 1 && l["input"].is_u64() && l["ms"].is_f64())
     );
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = &output.stderr;
     assert!(stderr.contains("300/300 done, 0 failed"), "{stderr}");
 
     let job = stderr
@@ -128,8 +109,8 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
         .unwrap()
         .trim()
         .to_string();
-    assert_eq!(job_progress(journal, &job), (300, "done".into()));
-    let stored = submit(&["--journal", journal, "results", &job]);
+    assert_eq!(job_progress(&state, &job), (300, "done".into()));
+    let stored = state.submit().args(["results", &job]).expect_success();
     assert_eq!(
         json_lines(&stored.stdout),
         results,
@@ -146,28 +127,15 @@ fn failing_inputs_get_error_lines_and_exit_1() {
     std::fs::write(&inputs, "{\"n\": 1}\n{\"n\": 0}\n{\"n\": 4}\n").unwrap();
     let task =
         task_file("function(x) { if (x.n === 0) throw new Error('zero'); return 12 / x.n; }");
-    let journal = dir.path().join("jobs.sqlite");
     let out = dir.path().join("out.jsonl");
-    let output = submit(&[
-        "--relay",
-        &relay.tcp(),
-        "--journal",
-        journal.to_str().unwrap(),
-        "map",
-        path_of(&task),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "map", path_of(&task), "--inputs"])
+        .arg(&inputs)
+        .arg("--out")
+        .arg(&out)
+        .expect_code(1);
     assert!(output.stdout.is_empty(), "results went to --out");
-    let results = json_lines(&std::fs::read(&out).unwrap());
+    let results = json_lines(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(results.len(), 3);
     assert_eq!(results[0]["ok"], 12);
     assert_eq!(results[1]["error"]["kind"], "thrown");
@@ -185,18 +153,14 @@ fn killing_a_node_mid_job_loses_nothing_and_duplicates_nothing() {
     let mut nodes: Vec<Node> = (0..3)
         .map(|_| Node::start(&relay, &["--slots", "1"]))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = &journal_in(&dir);
+    let state = SubmitterDir::new();
     let task = task_file(SLOW_DOUBLE);
-    let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&task), "0..400");
-    wait_for_progress(journal, &job, 60);
+    let (mut map, job) = start_map(&relay.tcp(), &state, path_of(&task), "0..400");
+    wait_for_progress(&state, &job, 60);
     nodes[1].process.kill();
-    let output = map.wait_with_output();
-    assert!(output.status.success(), "{}", output.stderr);
-    assert_exactly_once(&json_lines(output.stdout.as_bytes()), 400, |n| {
-        Value::from(n * 2)
-    });
-    assert_eq!(job_progress(journal, &job), (400, "done".into()));
+    let output = map.wait_with_output(SUBMIT_TIMEOUT).expect_success();
+    assert_exactly_once(&json_lines(&output.stdout), 400, |n| Value::from(n * 2));
+    assert_eq!(job_progress(&state, &job), (400, "done".into()));
 }
 
 #[test]
@@ -204,20 +168,10 @@ fn short_tasks_travel_in_batches_and_each_input_has_one_result() {
     let relay = Relay::start();
     let _nodes: Vec<Node> = (0..2).map(|_| Node::start(&relay, &[])).collect();
     let task = task_file("function(n) { return n + 1; }");
-    let output = submit_with(
-        &[
-            "--relay",
-            &relay.tcp(),
-            "map",
-            path_of(&task),
-            "--range",
-            "0..3000",
-        ],
-        "",
-        &[("RUST_LOG", "pws_submit=debug")],
-    );
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let output = map_range(Submit::new(), &relay.tcp(), path_of(&task), "0..3000")
+        .env("RUST_LOG", "pws_submit=debug")
+        .expect_success();
+    let stderr = &output.stderr;
     assert_exactly_once(&json_lines(&output.stdout), 3000, |n| Value::from(n + 1));
     assert!(
         stderr.contains("tasks in one batch"),
@@ -231,36 +185,26 @@ fn a_killed_submitter_resumes_and_every_input_has_exactly_one_result() {
     let _nodes: Vec<Node> = (0..2)
         .map(|_| Node::start(&relay, &["--slots", "1"]))
         .collect();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = &journal_in(&dir);
+    // The resumed run reads the killed run's journal from the state they share.
+    let state = SubmitterDir::new();
     let task = task_file(SLOW_DOUBLE);
-    let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&task), "0..300");
-    wait_for_progress(journal, &job, 40);
+    let (mut map, job) = start_map(&relay.tcp(), &state, path_of(&task), "0..300");
+    wait_for_progress(&state, &job, 40);
     map.kill();
-    let (done, state) = job_progress(journal, &job);
+    let (done, job_state) = job_progress(&state, &job);
     assert!(done < 300, "killed mid-job ({done} done)");
     assert_eq!(
-        state, "running",
+        job_state, "running",
         "a killed submitter could not mark its job"
     );
 
-    let resumed = submit(&[
-        "--relay",
-        &relay.tcp(),
-        "--journal",
-        journal,
-        "resume",
-        &job,
-        "--quiet",
-    ]);
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
-    );
-    let stored = submit(&["--journal", journal, "results", &job]);
+    state
+        .submit()
+        .args(["--relay", &relay.tcp(), "resume", &job, "--quiet"])
+        .expect_success();
+    let stored = state.submit().args(["results", &job]).expect_success();
     assert_exactly_once(&json_lines(&stored.stdout), 300, |n| Value::from(n * 2));
-    assert_eq!(job_progress(journal, &job), (300, "done".into()));
+    assert_eq!(job_progress(&state, &job), (300, "done".into()));
 }
 
 #[test]
@@ -273,20 +217,10 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
     let liar_id = liar.wait_for_line("its peer id", |line| line.starts_with("12D3"));
     liar.wait_for_line("registered", |line| line == "registered");
 
-    let dir = tempfile::tempdir().unwrap();
-    let journal = &journal_in(&dir);
     let task = task_file("function(n) { return {square: n * n}; }");
     let relay_addr = relay.tcp();
     let map = |quorum: &str| {
-        submit(&[
-            "--relay",
-            &relay_addr,
-            "--journal",
-            journal,
-            "map",
-            path_of(&task),
-            "--range",
-            "0..20",
+        map_range(Submit::new(), &relay_addr, path_of(&task), "0..20").args([
             "--replicas",
             "3",
             "--quorum",
@@ -295,12 +229,7 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
         ])
     };
 
-    let output = map("2");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = map("2").expect_success();
     let results = json_lines(&output.stdout);
     assert_exactly_once(&results, 20, |n| serde_json::json!({"square": n * n}));
     for line in &results {
@@ -319,12 +248,8 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
         );
     }
 
-    let unanimous = map("3");
-    assert_eq!(
-        unanimous.status.code(),
-        Some(1),
-        "disagreements are failures"
-    );
+    // Disagreements are failures.
+    let unanimous = map("3").expect_code(1);
     for line in json_lines(&unanimous.stdout) {
         assert_eq!(line["error"]["kind"], "disagreement", "{line}");
         let answers = line["answers"].as_array().unwrap();
@@ -341,31 +266,23 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
 fn ctrl_c_stops_a_job_cleanly_and_frees_the_nodes() {
     let relay = Relay::start();
     let node = Node::start(&relay, &["--slots", "2", "--max-time", "120"]);
-    let dir = tempfile::tempdir().unwrap();
-    let journal = &journal_in(&dir);
+    let state = SubmitterDir::new();
     let endless = task_file("function(n) { while (true) {} }");
-    let (mut map, job) = start_map(&relay.tcp(), journal, path_of(&endless), "0..10");
-    pws_tests::wait_until_busy(&relay.tcp());
-    let sent = Command::new("kill")
-        .args(["-INT", &map.pid().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let output = map.wait_with_output();
-    assert_eq!(output.status.code(), Some(130), "{}", output.stderr);
+    let (mut map, job) = start_map(&relay.tcp(), &state, path_of(&endless), "0..10");
+    wait_until_busy(&relay.tcp());
+    map.signal(Signal::SIGINT);
+    let output = map.wait_with_output(SUBMIT_TIMEOUT).expect_code(130);
     assert!(
         output.stderr.contains(&format!("pws-submit resume {job}")),
         "{}",
         output.stderr
     );
-    assert_eq!(job_progress(journal, &job), (0, "interrupted".into()));
+    assert_eq!(job_progress(&state, &job), (0, "interrupted".into()));
     // The node stopped the abandoned tasks and has its slots back: at once over TCP, after
     // the idle timeout over QUIC or WebRTC (a process that exits sends no close on UDP).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::time::Instant::now() < deadline {
-        let listing: Value =
-            serde_json::from_slice(&submit(&["--relay", &relay.tcp(), "nodes", "--json"]).stdout)
-                .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let listing = list_nodes(&relay.tcp());
         if listing[0]["free_slots"] == 2 {
             assert_eq!(listing[0]["peer_id"], node.peer_id.as_str());
             return;

@@ -3,7 +3,7 @@
 use std::thread;
 
 use pws_tests::{
-    Node, Relay, example, parse_json_line, path_of, run_json, submit, task_file, wait_until_busy,
+    Node, Relay, Submit, example, list_nodes, path_of, run_json, task_file, wait_until_busy,
 };
 use serde_json::json;
 
@@ -16,7 +16,7 @@ fn a_node_reachable_only_through_the_relay_gets_tasks() {
         "a relay-only node has only relayed addresses: {:?}",
         node.addrs
     );
-    let listing = parse_json_line(&submit(&["--relay", &relay.tcp(), "nodes", "--json"]));
+    let listing = list_nodes(&relay.tcp());
     let addrs = listing[0]["addrs"].as_array().expect("addresses");
     assert!(
         !addrs.is_empty()
@@ -48,13 +48,10 @@ fn relayed_traffic_is_not_cut_by_default_circuit_limits() {
     let file = task_file(&format!(
         "function() {{ const s = '{big}'; return s + s; }}"
     ));
-    let output = submit(&["--relay", &relay.tcp(), "run", path_of(&file)]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: String = serde_json::from_slice(&output.stdout).expect("a JSON string");
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "run", path_of(&file)])
+        .expect_success();
+    let result: String = serde_json::from_str(&output.stdout).expect("a JSON string");
     assert_eq!(result.len(), 2 * big.len());
 }
 
@@ -92,6 +89,9 @@ fn a_stopping_node_tells_its_submitters_and_leaves_the_registry() {
     let result = submitter.join().unwrap();
     let message = result["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("shutting down"), "{result}");
-    let listing = parse_json_line(&submit(&["--relay", &relay_addr, "nodes", "--json"]));
-    assert_eq!(listing, json!([]), "a stopped node is no longer listed");
+    assert_eq!(
+        list_nodes(&relay_addr),
+        json!([]),
+        "a stopped node is no longer listed"
+    );
 }

@@ -1,7 +1,10 @@
 //! Hostile tasks through a real node: each ends with its documented error kind, and the same
 //! node then answers a normal task correctly within a second.
 
-use pws_tests::{Node, Relay, children_of, example, path_of, run_json, task_file, wait_until_busy};
+use pws_tests::{
+    Node, Relay, Signal, children_of, example, path_of, run_json, signal, task_file,
+    wait_until_busy,
+};
 use serde_json::{Value, json};
 
 /// Run `code` and then a normal task; return the hostile task's result object.
@@ -148,11 +151,7 @@ fn a_worker_killed_mid_task_answers_crashed_and_is_replaced() {
     let node_pid = node.process.pid().expect("node running");
     let workers = children_of(node_pid);
     assert_eq!(workers.len(), 1, "one slot, one worker: {workers:?}");
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &workers[0].to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(workers[0], Signal::SIGKILL).expect("kill the worker");
 
     let result = submitter.join().unwrap();
     assert_eq!(result["error"]["kind"], "crashed", "{result}");

@@ -2,31 +2,30 @@
 
 use std::collections::{HashMap, HashSet};
 
-use pws_tests::{Node, Relay, example, parse_json_line, submit};
+use pws_tests::{Node, Relay, SubmitterDir, example, list_nodes, parse_json_line};
 use serde_json::Value;
 
-fn run_with(relay: &str, data_dir: &str, strategy: &str) -> String {
-    let output = submit(&[
-        "--relay",
-        relay,
-        "--data-dir",
-        data_dir,
-        "run",
-        "--json",
-        "--strategy",
-        strategy,
-        &example("math.js"),
-    ]);
+/// Run `math.js` with `strategy`, keeping the submitter's state in `state`; returns the node.
+fn run_with(relay: &str, state: &SubmitterDir, strategy: &str) -> String {
+    let output = state
+        .submit()
+        .args([
+            "--relay",
+            relay,
+            "run",
+            "--json",
+            "--strategy",
+            strategy,
+            &example("math.js"),
+        ])
+        .expect_success();
     let result = parse_json_line(&output);
     assert_eq!(result["ok"], 4, "{result}");
     result["node"].as_str().expect("node id").to_string()
 }
 
 fn completed_counts(relay: &str) -> HashMap<String, u64> {
-    let output = submit(&["--relay", relay, "nodes", "--json"]);
-    assert!(output.status.success(), "{output:?}");
-    let nodes = parse_json_line(&output);
-    nodes
+    list_nodes(relay)
         .as_array()
         .expect("an array")
         .iter()
@@ -48,11 +47,11 @@ fn round_robin_reaches_all_then_least_loaded_fills_the_gap() {
     let nodes: Vec<Node> = (0..3).map(|_| Node::start(&relay, &[])).collect();
     let all: HashSet<String> = nodes.iter().map(|n| n.peer_id.clone()).collect();
     let relay_addr = relay.tcp();
-    let state = tempfile::tempdir().unwrap();
-    let state_dir = state.path().to_str().unwrap();
+    // The runs share the submitter's state, where round-robin keeps its place.
+    let state = SubmitterDir::new();
 
     let first_round: Vec<String> = (0..3)
-        .map(|_| run_with(&relay_addr, state_dir, "round-robin"))
+        .map(|_| run_with(&relay_addr, &state, "round-robin"))
         .collect();
     assert_eq!(
         first_round.iter().cloned().collect::<HashSet<_>>(),
@@ -62,11 +61,11 @@ fn round_robin_reaches_all_then_least_loaded_fills_the_gap() {
     // Round-robin goes on where it stopped: two more tasks land on two different nodes,
     // leaving the third with the fewest completed tasks.
     let second_round: Vec<String> = (0..2)
-        .map(|_| run_with(&relay_addr, state_dir, "round-robin"))
+        .map(|_| run_with(&relay_addr, &state, "round-robin"))
         .collect();
     assert_eq!(second_round[..], first_round[..2]);
 
-    let least_loaded = run_with(&relay_addr, state_dir, "least-loaded");
+    let least_loaded = run_with(&relay_addr, &state, "least-loaded");
     assert_eq!(least_loaded, first_round[2]);
 
     let counts = completed_counts(&relay_addr);
@@ -79,7 +78,6 @@ fn random_uses_the_nodes_there_are() {
     let relay = Relay::start();
     let nodes: Vec<Node> = (0..2).map(|_| Node::start(&relay, &[])).collect();
     let all: HashSet<String> = nodes.iter().map(|n| n.peer_id.clone()).collect();
-    let state = tempfile::tempdir().unwrap();
-    let node = run_with(&relay.tcp(), state.path().to_str().unwrap(), "random");
+    let node = run_with(&relay.tcp(), &SubmitterDir::new(), "random");
     assert!(all.contains(&node));
 }

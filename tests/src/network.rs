@@ -1,0 +1,168 @@
+//! The network under test: the `relay` and `pws-node` binaries on loopback, each with a
+//! temporary data directory, ready once they print their readiness lines.
+
+use std::process::Command;
+
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+use tempfile::TempDir;
+
+use crate::binaries::bin;
+use crate::process::Process;
+
+/// The relay binary on loopback, with its own data directory.
+pub struct Relay {
+    pub process: Process,
+    pub addrs: Vec<Multiaddr>,
+    /// Base URL of the web node page, e.g. `http://127.0.0.1:34567/`.
+    pub http: String,
+    pub data_dir: TempDir,
+}
+
+impl Relay {
+    pub fn start() -> Relay {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let listen = [
+            "/ip4/127.0.0.1/tcp/0",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "/ip4/127.0.0.1/udp/0/webrtc-direct",
+        ]
+        .map(|addr| addr.parse().expect("valid multiaddr"));
+        Self::start_on(data_dir, &listen, "127.0.0.1:0")
+    }
+
+    /// A relay listening on exactly `listen`, serving its web page on `http`.
+    pub fn start_listening(listen: &[Multiaddr], http: &str) -> Relay {
+        Self::start_on(tempfile::tempdir().expect("temp dir"), listen, http)
+    }
+
+    fn start_on(data_dir: TempDir, listen: &[Multiaddr], http: &str) -> Relay {
+        let mut command = Command::new(bin("relay"));
+        command.arg("--data-dir").arg(data_dir.path());
+        for addr in listen {
+            command.arg("--listen").arg(addr.to_string());
+        }
+        command.args(["--http", http]);
+        let mut process = Process::spawn("relay", &mut command);
+        let page = process.wait_for_stderr_line("the web page's address", |line| {
+            line.contains("web node page at http://")
+        });
+        let http = page[page.find("http://").expect("a URL")..]
+            .trim()
+            .to_string();
+        let addrs = (0..listen.len())
+            .map(|_| {
+                process
+                    .wait_for_line("a listen address", |line| line.starts_with('/'))
+                    .parse()
+                    .expect("relay prints multiaddrs")
+            })
+            .collect();
+        Relay {
+            process,
+            addrs,
+            http,
+            data_dir,
+        }
+    }
+
+    /// The relay's address for a transport: "tcp", "quic-v1" or "webrtc-direct".
+    pub fn addr(&self, transport: &str) -> String {
+        self.addrs
+            .iter()
+            .map(ToString::to_string)
+            .find(|addr| addr.contains(&format!("/{transport}/")))
+            .unwrap_or_else(|| panic!("relay has no {transport} address: {:?}", self.addrs))
+    }
+
+    pub fn tcp(&self) -> String {
+        self.addr("tcp")
+    }
+
+    /// Stop the relay and start it again on the same ports with the same identity.
+    pub fn restart(self) -> Relay {
+        let Relay {
+            mut process,
+            addrs,
+            data_dir,
+            ..
+        } = self;
+        process.kill();
+        drop(process);
+        let listen: Vec<Multiaddr> = addrs
+            .iter()
+            .map(|addr| {
+                addr.iter()
+                    .take_while(|p| !matches!(p, Protocol::P2p(_) | Protocol::Certhash(_)))
+                    .collect()
+            })
+            .collect();
+        let restarted = Self::start_on(data_dir, &listen, "127.0.0.1:0");
+        assert_eq!(
+            restarted.addrs, addrs,
+            "a restarted relay keeps its addresses"
+        );
+        restarted
+    }
+}
+
+/// A `pws-node` process, registered at a relay.
+pub struct Node {
+    pub process: Process,
+    pub peer_id: String,
+    pub addrs: Vec<String>,
+    _data_dir: TempDir,
+}
+
+impl Node {
+    /// A node listening on loopback on every transport.
+    pub fn start(relay: &Relay, extra_args: &[&str]) -> Node {
+        let mut args = vec![
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/quic-v1",
+            "--listen",
+            "/ip4/127.0.0.1/udp/0/webrtc-direct",
+        ];
+        args.extend_from_slice(extra_args);
+        Self::start_with(relay, &args)
+    }
+
+    /// A node with exactly these arguments (besides relay and data dir).
+    pub fn start_with(relay: &Relay, args: &[&str]) -> Node {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut command = Command::new(bin("pws-node"));
+        command
+            .arg("--relay")
+            .arg(relay.tcp())
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .args(args);
+        let mut process = Process::spawn("pws-node", &mut command);
+        process.wait_for_line("registered", |line| line == "registered");
+        let addrs: Vec<String> = process
+            .seen()
+            .iter()
+            .filter(|line| line.starts_with('/'))
+            .cloned()
+            .collect();
+        let peer_id = addrs
+            .first()
+            .and_then(|addr| addr.rsplit("/p2p/").next())
+            .expect("a node prints its addresses before registering")
+            .to_string();
+        Node {
+            process,
+            peer_id,
+            addrs,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Wait (bounded) until the node prints `registered` again, e.g. after a relay restart.
+    pub fn wait_registered(&mut self) {
+        self.process
+            .wait_for_line("registered", |line| line == "registered");
+    }
+}
