@@ -14,6 +14,8 @@ pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logging;
 pub mod peer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod private_files;
 pub mod protocol;
 pub mod rt;
 pub mod status;

@@ -1,5 +1,7 @@
 //! Logging and crypto set-up every native PWS program does first.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default: our own info, libp2p's errors only;
@@ -16,5 +18,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a person: a file or a pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

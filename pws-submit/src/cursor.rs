@@ -27,8 +27,8 @@ impl Cursor {
         let Some(path) = &self.path else { return };
         let saved = path
             .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::write(path, node.to_string()));
+            .map_or(Ok(()), pws_net::private_files::create_dir)
+            .and_then(|()| Ok(std::fs::write(path, node.to_string())?));
         if let Err(e) = saved {
             tracing::warn!("cannot remember the last node in {}: {e}", path.display());
         }

@@ -104,9 +104,9 @@ pub struct FinalResult {
 impl Journal {
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            pws_net::private_files::create_dir(dir)?;
         }
+        pws_net::private_files::ensure_exists(path)?;
         let conn = Connection::open(path)
             .with_context(|| format!("cannot open the job journal {}", path.display()))?;
         conn.execute_batch(

@@ -11,3 +11,4 @@ pub mod journal;
 pub mod local;
 pub mod output;
 pub mod session;
+pub mod terminal;

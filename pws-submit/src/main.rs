@@ -33,7 +33,10 @@ fn main() -> ExitCode {
     match submit(Cli::parse()) {
         Ok(status) => status.into(),
         Err(Failure { status, error }) => {
-            eprintln!("error: {error:#}");
+            eprintln!(
+                "error: {}",
+                pws_submit::terminal::printable(&format!("{error:#}"))
+            );
             status.into()
         }
     }
@@ -220,7 +223,13 @@ fn default_data_dir() -> Option<PathBuf> {
 /// `results`: the job's result lines so far, in input order.
 fn print_results(journal: &Journal, job: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    journal.results(job, |line| Ok(writeln!(stdout, "{line}")?))
+    journal.results(job, |line| {
+        Ok(writeln!(
+            stdout,
+            "{}",
+            pws_submit::terminal::safe_json(line)
+        )?)
+    })
 }
 
 fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {

@@ -12,6 +12,7 @@ use crate::exit::ExitStatus;
 use crate::job::Summary;
 use crate::job::scheduler::End;
 use crate::journal::JobRecord;
+use crate::terminal::{printable, safe_json};
 
 /// Print a task's outcome and return the process exit status it implies. What the task
 /// logged goes to stderr, or into the object's `logs` with `--json`.
@@ -37,19 +38,19 @@ pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitStatus {
         if !logs.is_empty() {
             object["logs"] = json!(logs);
         }
-        println!("{object}");
+        println!("{}", safe_json(&object.to_string()));
     } else {
         for line in logs {
-            eprintln!("{line}");
+            eprintln!("{}", printable(line));
         }
         if let Ok(value) = &result {
-            println!("{value}");
+            println!("{}", safe_json(&value.to_string()));
         }
     }
     match result {
         Ok(_) => ExitStatus::Success,
         Err(error) => {
-            eprintln!("error ({}): {}", error.kind, error.message);
+            eprintln!("error ({}): {}", error.kind, printable(&error.message));
             exit_status(error.kind)
         }
     }
@@ -100,7 +101,7 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
             .collect();
         println!(
             "{}",
-            serde_json::to_string(&views).expect("node views serialize")
+            safe_json(&serde_json::to_string(&views).expect("node views serialize"))
         );
         return;
     }
@@ -120,12 +121,12 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
             status.state.to_string(),
             format!("{}/{}", status.free_slots, status.total_slots),
             status.completed,
-            status.engine,
+            printable(&status.engine),
             if status.browser { "browser" } else { "native" },
             transports(info).join(","),
         );
         for addr in &status.addrs {
-            println!("    {addr}");
+            println!("    {}", printable(addr));
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Identities kept in a data directory, so a native peer's addresses survive restarts.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -9,6 +8,7 @@ use libp2p::identity::Keypair;
 use libp2p_webrtc::tokio::Certificate;
 
 use super::Identity;
+use crate::private_files;
 
 const KEY_FILE: &str = "identity.key";
 const CERT_FILE: &str = "webrtc-cert.pem";
@@ -16,15 +16,23 @@ const CERT_FILE: &str = "webrtc-cert.pem";
 impl Identity {
     /// Load the identity kept in `dir`, creating (and saving) whatever is missing.
     pub fn load_or_create(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        private_files::create_dir(dir)?;
         let key_path = dir.join(KEY_FILE);
         let keypair = match fs::read(&key_path) {
-            Ok(bytes) => Keypair::from_protobuf_encoding(&bytes)
-                .with_context(|| format!("{} is not a valid key file", key_path.display()))?,
+            Ok(bytes) => {
+                if private_files::is_exposed(&key_path) {
+                    tracing::warn!(
+                        "{} can be read by other users of this machine, who could act as this \
+                         peer; `chmod 600` it",
+                        key_path.display()
+                    );
+                }
+                Keypair::from_protobuf_encoding(&bytes)
+                    .with_context(|| format!("{} is not a valid key file", key_path.display()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let keypair = Keypair::generate_ed25519();
-                write_private(&key_path, &keypair.to_protobuf_encoding()?)?;
+                private_files::write_new(&key_path, &keypair.to_protobuf_encoding()?)?;
                 keypair
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", key_path.display())),
@@ -35,7 +43,7 @@ impl Identity {
                 .with_context(|| format!("{} is not a valid certificate", cert_path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let certificate = generate_certificate()?;
-                write_private(&cert_path, certificate.serialize_pem().as_bytes())?;
+                private_files::write_new(&cert_path, certificate.serialize_pem().as_bytes())?;
                 certificate
             }
             Err(e) => {
@@ -51,19 +59,6 @@ impl Identity {
 
 pub(super) fn generate_certificate() -> Result<Certificate> {
     Certificate::generate(&mut rand::rng()).context("cannot generate a WebRTC certificate")
-}
-
-/// Secrets are written readable by their owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 #[cfg(test)]

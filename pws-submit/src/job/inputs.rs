@@ -39,19 +39,21 @@ pub fn json_lines(path: &Path) -> Result<Box<dyn Iterator<Item = Result<String>>
             .with_context(|| format!("cannot read the inputs file {}", path.display()))?;
         Box::new(std::io::BufReader::new(file))
     };
-    let name = path.display().to_string();
-    Ok(Box::new(
-        reader
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
-            .map(move |(number, line)| {
-                let line = line.with_context(|| format!("cannot read {name}"))?;
-                serde_json::from_str::<serde_json::Value>(&line)
-                    .with_context(|| format!("{name}, line {}: not a JSON value", number + 1))?;
-                Ok(line.trim().to_string())
-            }),
-    ))
+    Ok(Box::new(json_lines_of(path.display().to_string(), reader)))
+}
+
+/// The checked lines of `reader`, with `name` in error messages.
+pub fn json_lines_of(name: String, reader: impl BufRead) -> impl Iterator<Item = Result<String>> {
+    reader
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(move |(number, line)| {
+            let line = line.with_context(|| format!("cannot read {name}"))?;
+            serde_json::from_str::<serde_json::Value>(&line)
+                .with_context(|| format!("{name}, line {}: not a JSON value", number + 1))?;
+            Ok(line.trim().to_string())
+        })
 }
 
 #[cfg(test)]

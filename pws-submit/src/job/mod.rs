@@ -94,7 +94,10 @@ pub fn result_line(finished: &Finished) -> (bool, String) {
             })
             .collect();
     }
-    (ok, line.to_string())
+    (
+        ok,
+        crate::terminal::safe_json(&line.to_string()).into_owned(),
+    )
 }
 
 /// Put `"ok": <value>` or `"error": {"kind", "message"}` into `object`; true for ok.

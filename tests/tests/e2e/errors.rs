@@ -87,3 +87,37 @@ fn progress_reports_reach_the_submitter() {
         assert!(stderr.contains(&format!("progress {fraction}")), "{stderr}");
     }
 }
+
+#[test]
+fn control_characters_from_a_task_never_reach_the_terminal_raw() {
+    let relay = Relay::start();
+    let _node = Node::start(&relay, &[]);
+    let run = |code: &str| {
+        let file = task_file(code);
+        Submit::new()
+            .args(["--relay", &relay.tcp(), "run", path_of(&file)])
+            .run()
+    };
+    let logged = run(
+        r#"function() { console.log("\u001b]0;owned\u0007\u001b[2J"); return "\u001b[31m\u009b"; }"#,
+    );
+    let thrown = run(r#"function() { throw new Error("\u001b[2Jgone"); }"#);
+    for output in [&logged, &thrown] {
+        let shown = format!("{}{}", output.stdout, output.stderr);
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control characters: {shown:?}"
+        );
+    }
+    assert!(
+        logged.stderr.contains(r"\u{1b}]0;owned\u{7}"),
+        "{}",
+        logged.stderr
+    );
+    assert_eq!(logged.stdout.trim(), r#""\u001b[31m\u009b""#);
+    assert!(
+        thrown.stderr.contains(r"\u{1b}[2Jgone"),
+        "{}",
+        thrown.stderr
+    );
+}
