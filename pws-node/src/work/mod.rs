@@ -24,6 +24,7 @@ use pws_net::rt::{self, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::executor::{CancelReason, Executor, Progress};
+pub use batch::BATCH_TIME_FACTOR;
 use batch::Ran;
 use running::Running;
 use slots::Slots;

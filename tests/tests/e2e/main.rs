@@ -10,4 +10,5 @@ mod resilience;
 mod sandbox;
 mod strategies;
 mod transports;
+mod untrusted_nodes;
 mod wire;
