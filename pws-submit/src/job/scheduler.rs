@@ -37,6 +37,8 @@ const WINDOW: usize = 4096;
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 /// A node that answered busy gets no new task for this long.
 const BUSY_COOLDOWN: Duration = Duration::from_millis(100);
+/// A node that answered `rate-limited` (we sent it too much) gets none for this long.
+const RATE_LIMITED_COOLDOWN: Duration = Duration::from_secs(1);
 const REGISTRY_POLL: Duration = Duration::from_millis(500);
 /// How often new nodes are looked for (alongside the work: discovery can take seconds).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(3);
@@ -436,7 +438,11 @@ impl<'a, N: Network> Scheduler<'a, N> {
                 outcome: Outcome::Error(error),
                 ..
             }) if error.kind.is_retryable_elsewhere() => {
-                self.cooling.insert(node, Instant::now() + BUSY_COOLDOWN);
+                let cooldown = match error.kind {
+                    ErrorKind::RateLimited => RATE_LIMITED_COOLDOWN,
+                    _ => BUSY_COOLDOWN,
+                };
+                self.cooling.insert(node, Instant::now() + cooldown);
                 self.retry_or(index, error)?
             }
             Ok(response) => {

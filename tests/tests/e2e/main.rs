@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod discovery;
 mod errors;
+mod fairness;
 mod interop;
 mod jobs;
 mod resilience;
