@@ -20,6 +20,9 @@ pub enum NetError {
     NoRelay,
     #[error("{0}")]
     Failed(String),
+    /// The peer answered something that is not a valid answer (undecodable, too large).
+    #[error("{0}")]
+    Malformed(String),
 }
 
 pub type NetResult<T> = Result<T, NetError>;

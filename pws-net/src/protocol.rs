@@ -262,6 +262,9 @@ pub enum ErrorKind {
     Crashed,
     /// Every slot of the node is in use; try another node.
     Busy,
+    /// The submitter sent this node more requests than it accepts from one submitter per
+    /// second; back off, or try another node.
+    RateLimited,
     /// The node refused the task (for example because it is shutting down).
     Rejected,
     /// The task never reached a node or its answer never came back.
@@ -284,6 +287,7 @@ impl ErrorKind {
             ErrorKind::ResultTooLarge => "result-too-large",
             ErrorKind::Crashed => "crashed",
             ErrorKind::Busy => "busy",
+            ErrorKind::RateLimited => "rate-limited",
             ErrorKind::Rejected => "rejected",
             ErrorKind::Network => "network",
             ErrorKind::NoNodes => "no-nodes",
@@ -296,7 +300,7 @@ impl ErrorKind {
     pub fn is_retryable_elsewhere(self) -> bool {
         matches!(
             self,
-            ErrorKind::Busy | ErrorKind::Rejected | ErrorKind::Network
+            ErrorKind::Busy | ErrorKind::RateLimited | ErrorKind::Rejected | ErrorKind::Network
         )
     }
 }
@@ -527,6 +531,7 @@ mod tests {
             ErrorKind::Syntax,
             ErrorKind::OutOfMemory,
             ErrorKind::ResultTooLarge,
+            ErrorKind::RateLimited,
             ErrorKind::NoNodes,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());

@@ -161,4 +161,8 @@ impl<W: Worker> Executor for Pool<W> {
     fn engine(&self) -> String {
         W::engine(&self.inner.config)
     }
+
+    fn time_limit(&self, task: &TaskRequest) -> Duration {
+        time_limit(task, self.inner.max_time)
+    }
 }

@@ -40,6 +40,10 @@ impl Executor for Scripted {
     fn engine(&self) -> String {
         "scripted".into()
     }
+
+    fn time_limit(&self, _: &TaskRequest) -> Duration {
+        WAIT
+    }
 }
 
 fn task(code: &str) -> TaskRequest {

@@ -1,5 +1,6 @@
 //! Send one task: pick a node by strategy, and when it is busy or unreachable try another,
-//! waiting (up to a limit) for a node to become available.
+//! waiting (up to a limit) for a node to become available. A node that takes the task but
+//! does not answer within its deadline ([`crate::deadline`]) ends the run with `timeout`.
 
 use std::collections::HashSet;
 use std::io::IsTerminal;
@@ -10,6 +11,7 @@ use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest, TaskResponse
 use pws_net::strategy::{self, Strategy};
 
 use crate::cursor::Cursor;
+use crate::deadline;
 use crate::session::Session;
 
 /// How often the registry is refreshed while no node is available.
@@ -38,6 +40,8 @@ pub async fn run(
         id: Some(rand::random()),
         ..task.clone()
     };
+    let request_bytes = task.code.len() + task.input.as_ref().map_or(0, String::len);
+    let request_deadline = deadline::for_request(task.timeout_ms, 1, request_bytes);
     let mut unreachable: HashSet<PeerId> = HashSet::new();
     let mut busy: HashSet<PeerId> = HashSet::new();
     let mut last_error = None;
@@ -61,11 +65,21 @@ pub async fn run(
         let started = Instant::now();
         let answer = with_progress(
             session,
-            session.client.send_task(node, task.clone()),
+            tokio::time::timeout(
+                request_deadline,
+                session.client.send_task(node, task.clone()),
+            ),
             task.id,
         )
         .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let Ok(answer) = answer else {
+            return Dispatched {
+                node: Some(node),
+                response: silent_node(node, request_deadline).into(),
+                ms,
+            };
+        };
         match answer {
             Ok(TaskResponse {
                 outcome: Outcome::Error(error),
@@ -127,6 +141,18 @@ fn no_answer(error: TaskError) -> Dispatched {
         response: error.into(),
         ms: 0.0,
     }
+}
+
+/// The answer of a task whose node took it and went silent past its deadline.
+fn silent_node(node: PeerId, deadline: Duration) -> TaskError {
+    TaskError::new(
+        ErrorKind::Timeout,
+        format!(
+            "node {node} did not answer within {:.1} s (the task's time limit plus time to \
+             transfer it); the node may be overloaded or misbehaving",
+            deadline.as_secs_f64()
+        ),
+    )
 }
 
 fn no_node_error(known: usize, wait: Duration, last_error: Option<TaskError>) -> TaskError {

@@ -4,6 +4,7 @@
 //! available node: journaled in SQLite so they can be listed, read back and resumed.
 
 pub mod cursor;
+pub mod deadline;
 pub mod dispatch;
 pub mod exit;
 pub mod job;

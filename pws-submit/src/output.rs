@@ -60,9 +60,11 @@ pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitStatus {
 /// (syntax, thrown, limits, …).
 fn exit_status(kind: ErrorKind) -> ExitStatus {
     match kind {
-        ErrorKind::NoNodes | ErrorKind::Network | ErrorKind::Busy | ErrorKind::Rejected => {
-            ExitStatus::NotRun
-        }
+        ErrorKind::NoNodes
+        | ErrorKind::Network
+        | ErrorKind::Busy
+        | ErrorKind::RateLimited
+        | ErrorKind::Rejected => ExitStatus::NotRun,
         _ => ExitStatus::TaskFailed,
     }
 }

@@ -1,14 +1,17 @@
 //! A submitter's view of the network: connect to the relay, discover nodes (rendezvous and
 //! DHT) and ask each for its status at once, rather than waiting for the next heartbeat.
+//! Only nodes that answered that request are used: what peers announce on gossip about
+//! themselves (free slots, liveness) costs nothing to fake, an answer at least shows the
+//! node can be reached and speaks the protocol.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
-use pws_net::client::Client;
+use pws_net::client::{Client, NetResult};
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Event, PeerConfig};
 use pws_net::protocol::ProgressReport;
@@ -30,6 +33,8 @@ pub struct Session {
     pub client: Client,
     /// Progress reports of this submitter's tasks.
     progress: Arc<Mutex<mpsc::Receiver<ProgressReport>>>,
+    /// Nodes whose last status request from us was answered.
+    answered: Arc<SyncMutex<HashSet<PeerId>>>,
 }
 
 impl Session {
@@ -68,7 +73,13 @@ impl Session {
                 _ => CONNECT_TIMEOUT,
             };
             match tokio::time::timeout(attempt, client.wait_for_relay()).await {
-                Ok(Ok(_)) => return Ok(Self { client, progress }),
+                Ok(Ok(_)) => {
+                    return Ok(Self {
+                        client,
+                        progress,
+                        answered: Arc::default(),
+                    });
+                }
                 Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
                 Err(_) if tokio::time::Instant::now() + WEBRTC_ATTEMPT / 2 < deadline => {
                     tracing::debug!("no connection to the relay yet; trying from a fresh socket");
@@ -114,18 +125,34 @@ impl Session {
         self.progress.lock().await.recv().await
     }
 
-    /// Discover nodes and ask each for its status; returns the resulting registry.
+    /// Discover nodes and ask each for its status; returns the nodes that answered (now or
+    /// before), with their status. One that cannot be reached is set aside until it answers
+    /// a later request.
     pub async fn refresh(&self) -> Result<Vec<NodeInfo>> {
         let peers = self.discover().await;
         join_all(peers.into_iter().map(|peer| async move {
             match tokio::time::timeout(STATUS_TIMEOUT, self.client.query_status(peer)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::debug!(%peer, "no status: {e}"),
+                Ok(Ok(_)) => {
+                    self.answered.lock().expect("answered lock").insert(peer);
+                }
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, "no status: {e}");
+                    self.answered.lock().expect("answered lock").remove(&peer);
+                }
+                // Slow, not gone: a node that answered before keeps its work.
                 Err(_) => tracing::debug!(%peer, "no status in time"),
             }
         }))
         .await;
-        Ok(self.client.registry().await?)
+        Ok(self.registry().await?)
+    }
+
+    /// The live nodes of the registry that answered our status request, ordered by peer id.
+    pub async fn registry(&self) -> NetResult<Vec<NodeInfo>> {
+        let mut nodes = self.client.registry().await?;
+        let answered = self.answered.lock().expect("answered lock");
+        nodes.retain(|node| answered.contains(&node.peer_id));
+        Ok(nodes)
     }
 }
 

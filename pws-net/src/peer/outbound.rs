@@ -106,6 +106,13 @@ pub(super) fn work_failed(
 }
 
 fn describe_failure(peer: PeerId, error: &OutboundFailure) -> NetError {
+    use std::io::ErrorKind::{InvalidData, Other, UnexpectedEof, Unsupported};
+    if let OutboundFailure::Io(e) = error
+        && matches!(e.kind(), InvalidData | Unsupported | UnexpectedEof | Other)
+    {
+        // What the codec says of an answer it cannot decode (or that exceeds its limit).
+        return NetError::Malformed(format!("node {peer} sent a malformed answer: {e}"));
+    }
     NetError::Failed(match error {
         OutboundFailure::DialFailure => format!("cannot reach node {peer}"),
         OutboundFailure::Timeout => format!("node {peer} did not answer in time"),

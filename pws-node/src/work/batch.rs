@@ -1,5 +1,6 @@
 //! A batch in its slot: its tasks run one after another (each in a context of its own, as any
-//! task), and their answers are gathered for one response, in order.
+//! task), and their answers are gathered for one response, in order. A batch holds its slot
+//! for at most [`BATCH_TIME_FACTOR`] times its per-task limit, not 256 times.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,6 +17,11 @@ use crate::executor::{Cancel, Executor, Progress};
 /// (the submitter sends those tasks again), so a batch answer always fits its size limit.
 const ANSWER_BYTES_LIMIT: usize = 8 * 1024 * 1024;
 
+/// A batch runs for at most this many times its per-task time limit; the task running when
+/// that time is up is stopped (`timeout`) and the tasks not yet run are answered `busy`, for
+/// the submitter to send again.
+pub const BATCH_TIME_FACTOR: u32 = 4;
+
 /// What ran of a batch: each task's error kind (`None` for a result) and node time.
 pub type Ran = Vec<(Option<ErrorKind>, Duration)>;
 
@@ -27,7 +33,17 @@ pub async fn run<E: Executor>(
     progress: impl Fn(&TaskRequest) -> Progress,
 ) -> (BatchResponse, Ran) {
     let mut sequence = Sequence::new(batch);
-    while let Some(task) = sequence.next_task() {
+    let begun = Instant::now();
+    let mut budget = None;
+    while let Some(mut task) = sequence.next_task() {
+        let limit = executor.time_limit(&task);
+        let budget = *budget.get_or_insert(limit * BATCH_TIME_FACTOR);
+        let left = budget.saturating_sub(begun.elapsed());
+        if left < Duration::from_millis(1) {
+            sequence.out_of_time(task, budget);
+            break;
+        }
+        task.timeout_ms = Some(limit.min(left).as_millis() as u64);
         let started = Instant::now();
         let sink = progress(&task);
         let response = executor.execute(task, cancel.clone(), sink).await;
@@ -91,6 +107,18 @@ impl Sequence {
                 "the batch's answer is full; send the rest again",
             ));
         }
+    }
+
+    /// The batch used its time before `next` ran: it and the rest are answered `busy`.
+    fn out_of_time(&mut self, next: TaskRequest, budget: Duration) {
+        self.tasks.push_front(next);
+        self.answer_rest(TaskResponse::error(
+            ErrorKind::Busy,
+            format!(
+                "the batch used its {:.3} s in the slot ({BATCH_TIME_FACTOR} times the task time limit); send the rest again",
+                budget.as_secs_f64()
+            ),
+        ));
     }
 
     /// Answer every task not yet run with `response` (and no node time).
@@ -198,6 +226,24 @@ mod tests {
             panic!("the rest is refused");
         };
         assert_eq!(error.kind, ErrorKind::Busy);
+    }
+
+    #[test]
+    fn a_batch_out_of_time_answers_the_rest_busy() {
+        let mut sequence = Sequence::new(batch(4));
+        let first = sequence.next_task().unwrap();
+        sequence.record(TaskResponse::ok(first.input.unwrap()), Duration::ZERO);
+        let next = sequence.next_task().unwrap();
+        sequence.out_of_time(next, Duration::from_secs(4));
+        assert!(sequence.next_task().is_none());
+        let (response, ran) = sequence.finish();
+        assert_eq!((response.answers.len(), ran.len()), (4, 1));
+        for answer in &response.answers[1..] {
+            let Outcome::Error(error) = &answer.response.outcome else {
+                panic!("the rest is refused");
+            };
+            assert_eq!(error.kind, ErrorKind::Busy);
+        }
     }
 
     #[test]

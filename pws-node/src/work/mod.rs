@@ -1,11 +1,13 @@
 //! A node's work loop, whatever runs its tasks: take whole requests (a task or a batch) from
-//! the network while slots are free (answer `busy` otherwise), run them on the [`Executor`],
+//! the network while slots are free and the submitter is within its fair share ([`share`];
+//! answer `busy` or `rate-limited` otherwise), run them on the [`Executor`],
 //! answer each exactly once, keep the announced status current, and cancel the work of
 //! submitters that went away or of a node that stops. The native node and the browser node
 //! both run this loop.
 
 mod batch;
 mod running;
+mod share;
 mod slots;
 
 use std::future::Future;
@@ -24,8 +26,10 @@ use pws_net::rt::{self, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::executor::{CancelReason, Executor, Progress};
+pub use batch::BATCH_TIME_FACTOR;
 use batch::Ran;
 use running::Running;
+use share::Share;
 use slots::Slots;
 
 /// Milestones a node reports to whoever runs it.
@@ -66,6 +70,7 @@ pub async fn serve<E: Executor>(
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
     let mut node = WorkLoop {
         slots: Slots::new(config.slots, executor.engine(), config.browser),
+        share: Share::new(config.slots),
         running: Running::default(),
         client: peer.client.clone(),
         executor,
@@ -123,6 +128,7 @@ pub async fn serve<E: Executor>(
 /// more.
 struct WorkLoop<E> {
     slots: Slots,
+    share: Share,
     running: Running,
     client: Client,
     executor: E,
@@ -130,14 +136,15 @@ struct WorkLoop<E> {
 }
 
 impl<E: Executor> WorkLoop<E> {
-    /// Take a request into a free slot, or refuse it as `busy` at once.
+    /// Take a request into a free slot, or refuse it at once (`busy`, `rate-limited`).
     fn accept(&mut self, from: PeerId, work: Work) {
-        if !self.slots.try_take() {
-            tracing::debug!(%from, "busy: refusing work");
-            let message = format!("all {} slots of this node are in use", self.slots.total());
-            refuse(work, TaskError::new(ErrorKind::Busy, message));
+        let (free, total) = (self.slots.free(), self.slots.total());
+        if let Err(refusal) = self.share.admit(from, free, total, Instant::now()) {
+            tracing::debug!(%from, "refusing work: {refusal}");
+            refuse(work, refusal);
             return;
         }
+        assert!(self.slots.try_take(), "admitted to a free slot");
         let (id, cancel) = self.running.start(from);
         let finished = self.finished.clone();
         let client = self.client.clone();
@@ -166,7 +173,9 @@ impl<E: Executor> WorkLoop<E> {
     }
 
     fn on_finished(&mut self, done: Finished, report: &mut impl FnMut(Report)) {
-        self.running.finish(done.id);
+        if let Some(from) = self.running.finish(done.id) {
+            self.share.release(from);
+        }
         self.slots.release(done.ran.len() as u64);
         for (error, elapsed) in done.ran {
             report(Report::Finished { error, elapsed });

@@ -10,7 +10,9 @@ use crate::executor::{Cancel, CancelReason, Trigger};
 #[derive(Default)]
 pub struct Running {
     next_id: u64,
-    work: HashMap<u64, (PeerId, Trigger)>,
+    /// Each piece of work until it has left its slot: its submitter, and its stop signal
+    /// until fired.
+    work: HashMap<u64, (PeerId, Option<Trigger>)>,
 }
 
 impl Running {
@@ -19,34 +21,35 @@ impl Running {
         let id = self.next_id;
         self.next_id += 1;
         let (trigger, cancel) = Cancel::new();
-        self.work.insert(id, (from, trigger));
+        self.work.insert(id, (from, Some(trigger)));
         (id, cancel)
     }
 
-    pub fn finish(&mut self, id: u64) {
-        self.work.remove(&id);
+    /// The work left its slot; returns its submitter.
+    pub fn finish(&mut self, id: u64) -> Option<PeerId> {
+        self.work.remove(&id).map(|(from, _)| from)
     }
 
     /// Stop every piece of work of `peer`; returns how many.
     pub fn cancel_from(&mut self, peer: PeerId, reason: CancelReason) -> usize {
-        let ids: Vec<u64> = self
-            .work
-            .iter()
-            .filter(|(_, (from, _))| *from == peer)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &ids {
-            if let Some((_, trigger)) = self.work.remove(id) {
+        let mut cancelled = 0;
+        for (from, trigger) in self.work.values_mut() {
+            if *from == peer
+                && let Some(trigger) = trigger.take()
+            {
                 trigger.fire(reason);
+                cancelled += 1;
             }
         }
-        ids.len()
+        cancelled
     }
 
     /// Stop all work.
     pub fn cancel_all(&mut self, reason: CancelReason) {
-        for (_, (_, trigger)) in self.work.drain() {
-            trigger.fire(reason);
+        for (_, trigger) in self.work.values_mut() {
+            if let Some(trigger) = trigger.take() {
+                trigger.fire(reason);
+            }
         }
     }
 }
@@ -65,6 +68,12 @@ mod tests {
         let (_, bob_1) = running.start(bob);
         assert_ne!(first, second, "ids are unique");
         assert_eq!(running.cancel_from(alice, CancelReason::SubmitterGone), 2);
+        assert_eq!(running.cancel_from(alice, CancelReason::SubmitterGone), 0);
+        assert_eq!(
+            running.finish(first),
+            Some(alice),
+            "stopped work still leaves its slot"
+        );
         for cancel in [alice_1, alice_2] {
             assert_eq!(
                 cancel.fired().now_or_never(),

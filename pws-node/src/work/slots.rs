@@ -26,6 +26,10 @@ impl Slots {
         self.total
     }
 
+    pub fn free(&self) -> u32 {
+        self.total - self.running
+    }
+
     /// Take a slot for a task or a batch; `false` when all are in use.
     pub fn try_take(&mut self) -> bool {
         let free = self.running < self.total;

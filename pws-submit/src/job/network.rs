@@ -11,9 +11,9 @@ use pws_net::status::NodeInfo;
 use crate::session::Session;
 
 pub trait Network {
-    /// Look for nodes and ask each for its status (can take seconds); the resulting registry.
+    /// Look for nodes and ask each for its status (can take seconds); the nodes that answered.
     fn refresh(&self) -> impl Future<Output = anyhow::Result<Vec<NodeInfo>>>;
-    /// The nodes known now, ordered by peer id.
+    /// The nodes known now that answered a status request, ordered by peer id.
     fn registry(&self) -> impl Future<Output = NetResult<Vec<NodeInfo>>>;
     /// Send `node` a batch of tasks; its answers come back together.
     fn send_batch(
@@ -29,7 +29,7 @@ impl Network for Session {
     }
 
     async fn registry(&self) -> NetResult<Vec<NodeInfo>> {
-        self.client.registry().await
+        Session::registry(self).await
     }
 
     async fn send_batch(&self, node: PeerId, batch: TaskBatch) -> NetResult<BatchResponse> {

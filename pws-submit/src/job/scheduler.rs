@@ -5,6 +5,12 @@
 //! Short tasks travel in batches (one request, one slot, answers together), sized from the
 //! tasks' observed time so a batch lasts a few milliseconds and the end of a job still
 //! spreads over every slot.
+//!
+//! Nodes are strangers: one is used only once it answered a status request (see
+//! [`super::Network`]), gets one request at a time until it has answered one (announcing
+//! thousands of free slots wins it nothing), and is set aside at once when it stays silent
+//! past a request's deadline ([`crate::deadline`]) or answers something other than what was
+//! asked; its tasks go elsewhere.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -13,7 +19,7 @@ use futures::StreamExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
 use libp2p::PeerId;
-use pws_net::client::{NetError, NetResult};
+use pws_net::client::NetError;
 use pws_net::protocol::{
     BatchAnswer, ErrorKind, MAX_TASK_REQUEST_BYTES, NodeState, Outcome, TaskBatch, TaskError,
     TaskResponse,
@@ -23,6 +29,7 @@ use pws_net::strategy;
 
 use super::quorum::{self, Answer};
 use super::{JobSpec, Network};
+use crate::deadline;
 
 /// Tasks issued but not yet final, at most: bounds memory (and the reorder buffer).
 const WINDOW: usize = 4096;
@@ -30,6 +37,8 @@ const WINDOW: usize = 4096;
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
 /// A node that answered busy gets no new task for this long.
 const BUSY_COOLDOWN: Duration = Duration::from_millis(100);
+/// A node that answered `rate-limited` (we sent it too much) gets none for this long.
+const RATE_LIMITED_COOLDOWN: Duration = Duration::from_secs(1);
 const REGISTRY_POLL: Duration = Duration::from_millis(500);
 /// How often new nodes are looked for (alongside the work: discovery can take seconds).
 const DISCOVERY_INTERVAL: Duration = Duration::from_secs(3);
@@ -92,7 +101,26 @@ struct Active {
 }
 
 /// Answers of one request to a node, each with the node's own time for it in milliseconds.
-type Answers = NetResult<Vec<(TaskResponse, f64)>>;
+type Answers = Result<Vec<(TaskResponse, f64)>, Lost>;
+
+/// Why a request's answers did not come.
+#[derive(Debug)]
+enum Lost {
+    /// The network lost it (the node vanished, a stream broke): it may come back.
+    Network(NetError),
+    /// The node broke the protocol: silent past the deadline, or an answer that does not
+    /// fit the request. It is not sent more.
+    Misbehaved(String),
+}
+
+impl From<NetError> for Lost {
+    fn from(error: NetError) -> Self {
+        match error {
+            NetError::Malformed(message) => Lost::Misbehaved(message),
+            other => Lost::Network(other),
+        }
+    }
+}
 type Flight = (Vec<u64>, PeerId, Instant, Answers);
 
 pub struct Scheduler<'a, N> {
@@ -104,6 +132,8 @@ pub struct Scheduler<'a, N> {
     wait: Duration,
     nodes: Vec<NodeInfo>,
     in_flight: HashMap<PeerId, u32>,
+    /// Nodes that answered a request of this job; the others get one at a time.
+    proven: HashSet<PeerId>,
     cooling: HashMap<PeerId, Instant>,
     failures: HashMap<PeerId, u32>,
     pub excluded: HashSet<PeerId>,
@@ -127,6 +157,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
             wait,
             nodes: Vec::new(),
             in_flight: HashMap::new(),
+            proven: HashSet::new(),
             cooling: HashMap::new(),
             failures: HashMap::new(),
             excluded: HashSet::new(),
@@ -261,6 +292,9 @@ impl<'a, N: Network> Scheduler<'a, N> {
         if count > 1 {
             tracing::debug!(%node, "sending {count} tasks in one batch");
         }
+        let request_bytes =
+            self.spec.code.len() + inputs.iter().flatten().map(String::len).sum::<usize>();
+        let deadline = deadline::for_request(self.spec.timeout_ms, count, request_bytes);
         let batch = TaskBatch {
             code: self.spec.code.clone(),
             inputs,
@@ -269,10 +303,15 @@ impl<'a, N: Network> Scheduler<'a, N> {
         let network = self.network;
         Box::pin(async move {
             let started = Instant::now();
-            let answers = network
-                .send_batch(node, batch)
-                .await
-                .and_then(|response| batch_answers(response.answers, count));
+            let answers =
+                match tokio::time::timeout(deadline, network.send_batch(node, batch)).await {
+                    Ok(Ok(response)) => batch_answers(response.answers, count),
+                    Ok(Err(e)) => Err(Lost::from(e)),
+                    Err(_) => Err(Lost::Misbehaved(format!(
+                        "node {node} did not answer within {:.1} s",
+                        deadline.as_secs_f64()
+                    ))),
+                };
             (indices, node, started, answers)
         })
     }
@@ -282,8 +321,17 @@ impl<'a, N: Network> Scheduler<'a, N> {
         self.nodes
             .iter()
             .filter(|n| !self.excluded.contains(&n.peer_id))
-            .map(|n| n.status.total_slots as usize)
+            .map(|n| self.slots_of(n) as usize)
             .sum()
+    }
+
+    /// The slots we use on `node`: what it announces once it has answered us, one before.
+    fn slots_of(&self, node: &NodeInfo) -> u32 {
+        if self.proven.contains(&node.peer_id) {
+            node.status.total_slots
+        } else {
+            node.status.total_slots.min(1)
+        }
     }
 
     /// A node with a spare slot for task `index`: one it has not been sent to, or (without
@@ -303,7 +351,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
             .map(|n| {
                 let ours = self.in_flight.get(&n.peer_id).copied().unwrap_or(0);
                 let mut view = n.clone();
-                view.status.free_slots = n.status.total_slots.saturating_sub(ours);
+                view.status.free_slots = self.slots_of(n).saturating_sub(ours);
                 view.status.state = if ours == 0 {
                     NodeState::Idle
                 } else {
@@ -337,6 +385,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
     ) -> Vec<Finished> {
         match answers {
             Ok(answers) => {
+                self.proven.insert(node);
                 let per_task = answers.iter().map(|(_, ms)| ms).sum::<f64>() / answers.len() as f64;
                 self.task_ms = Some(self.task_ms.map_or(per_task, |estimate| {
                     estimate + TASK_TIME_WEIGHT * (per_task - estimate)
@@ -349,13 +398,24 @@ impl<'a, N: Network> Scheduler<'a, N> {
                     })
                     .collect()
             }
-            Err(e) => {
-                let failures = self.failures.entry(node).or_default();
-                *failures += 1;
-                if *failures >= MAX_CONSECUTIVE_FAILURES && self.excluded.insert(node) {
-                    tracing::warn!(%node, "excluded after {failures} failures in a row");
-                }
-                let error = TaskError::new(ErrorKind::Network, e.to_string());
+            Err(lost) => {
+                let error = match lost {
+                    Lost::Network(e) => {
+                        let failures = self.failures.entry(node).or_default();
+                        *failures += 1;
+                        if *failures >= MAX_CONSECUTIVE_FAILURES && self.excluded.insert(node) {
+                            tracing::warn!(%node, "excluded after {failures} failures in a row");
+                        }
+                        e.to_string()
+                    }
+                    Lost::Misbehaved(why) => {
+                        if self.excluded.insert(node) {
+                            tracing::warn!(%node, "set aside: {why}");
+                        }
+                        why
+                    }
+                };
+                let error = TaskError::new(ErrorKind::Network, error);
                 indices
                     .into_iter()
                     .filter_map(|index| self.settle(index, node, ms, Err(error.clone())))
@@ -378,7 +438,11 @@ impl<'a, N: Network> Scheduler<'a, N> {
                 outcome: Outcome::Error(error),
                 ..
             }) if error.kind.is_retryable_elsewhere() => {
-                self.cooling.insert(node, Instant::now() + BUSY_COOLDOWN);
+                let cooldown = match error.kind {
+                    ErrorKind::RateLimited => RATE_LIMITED_COOLDOWN,
+                    _ => BUSY_COOLDOWN,
+                };
+                self.cooling.insert(node, Instant::now() + cooldown);
                 self.retry_or(index, error)?
             }
             Ok(response) => {
@@ -438,10 +502,10 @@ async fn keep_discovering(network: &impl Network) {
 }
 
 /// A batch answer's entries with each task's node time in milliseconds; a node that
-/// answered a different number of tasks than it was sent is a failed request.
+/// answered a different number of tasks than it was sent misbehaved.
 fn batch_answers(answers: Vec<BatchAnswer>, sent: usize) -> Answers {
     if answers.len() != sent {
-        return Err(NetError::Failed(format!(
+        return Err(Lost::Misbehaved(format!(
             "the node answered {} of a batch of {sent} tasks",
             answers.len()
         )));
@@ -456,6 +520,7 @@ fn batch_answers(answers: Vec<BatchAnswer>, sent: usize) -> Answers {
 mod tests {
     use std::cell::RefCell;
 
+    use pws_net::client::NetResult;
     use pws_net::protocol::{BatchResponse, NodeStatus};
     use pws_net::strategy::Strategy;
 
@@ -472,6 +537,10 @@ mod tests {
         Busy,
         /// Never answers: the connection is lost.
         Vanished,
+        /// Takes the request and never answers.
+        Silent,
+        /// Answers one task more than it was sent.
+        Miscounts,
     }
 
     /// Nodes that answer at once, each as its behaviour says; every batch sent is recorded.
@@ -559,12 +628,21 @@ mod tests {
                 .iter()
                 .find(|(info, _)| info.peer_id == node)
                 .expect("sent to a known node");
+            match behaviour {
+                Behaviour::Silent => return std::future::pending().await,
+                Behaviour::Miscounts => {
+                    let extra = inputs.len() + 1;
+                    return Ok(BatchResponse::same_for_all(extra, TaskResponse::ok("1")));
+                }
+                _ => {}
+            }
             let answer = |response: TaskResponse, micros| BatchAnswer { response, micros };
             let answers = inputs.into_iter().map(|input| match *behaviour {
                 Behaviour::Echo { micros } => Ok(answer(TaskResponse::ok(input), micros)),
                 Behaviour::Constant(json) => Ok(answer(TaskResponse::ok(json), 1000)),
                 Behaviour::Busy => Ok(answer(TaskResponse::error(ErrorKind::Busy, "full"), 0)),
                 Behaviour::Vanished => Err(NetError::Failed("connection closed".into())),
+                Behaviour::Silent | Behaviour::Miscounts => unreachable!("answered above"),
             });
             Ok(BatchResponse {
                 answers: answers.collect::<NetResult<_>>()?,
@@ -673,6 +751,29 @@ mod tests {
         assert_eq!(network.batches_to(network.node(0)), 3);
     }
 
+    /// A node that swallows requests (or answers what was not asked) while announcing
+    /// thousands of free slots gets one request, is set aside, and its task goes elsewhere.
+    #[tokio::test]
+    async fn a_silent_or_miscounting_node_gets_one_request_and_is_set_aside() {
+        for bad in [Behaviour::Silent, Behaviour::Miscounts] {
+            let network =
+                FakeNetwork::new(&[(bad, 4096, 0), (Behaviour::Echo { micros: 100 }, 1, 10)]);
+            let spec = JobSpec {
+                timeout_ms: Some(100),
+                ..spec(1, 1)
+            };
+            let run = run(&network, &spec, 1, 20).await;
+            assert_eq!(run.end, End::Complete);
+            assert!(
+                run.finished
+                    .iter()
+                    .all(|(index, r)| r.outcome == Outcome::Ok(index.to_string()))
+            );
+            assert_eq!(network.batches_to(network.node(0)), 1);
+            assert_eq!(run.excluded, HashSet::from([network.node(0)]));
+        }
+    }
+
     #[tokio::test]
     async fn short_tasks_travel_in_batches_of_at_most_64() {
         let network = FakeNetwork::new(&[(Behaviour::Echo { micros: 10 }, 2, 0)]);
@@ -715,6 +816,7 @@ mod tests {
         let spec = spec(1, 1);
         let mut scheduler = Scheduler::new(&network, &spec, 0, Duration::ZERO);
         scheduler.nodes = network.infos();
+        scheduler.proven = scheduler.nodes.iter().map(|n| n.peer_id).collect();
         scheduler.task_ms = Some(0.01);
         for index in 0..8 {
             scheduler.admit(index, index.to_string());
