@@ -1,0 +1,180 @@
+//! Attacks on a node by a hostile peer, each while a legitimate submitter keeps sending
+//! trivial tasks: the node survives, its memory stays bounded, and the legitimate tasks keep
+//! answering (their latency during the attack is printed for BENCHMARKS.md).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::AsyncWriteExt;
+use pws_net::protocol::{
+    BATCH_PROTOCOL, MAX_TASK_REQUEST_BYTES, TASK_PROTOCOL, TaskRequest, TaskResponse, from_cbor,
+    to_cbor,
+};
+use pws_tests::{Node, Relay};
+use tokio::sync::watch;
+
+use crate::wire::{exchange_on, raw_peer};
+
+/// Resident memory of process `pid`, in bytes.
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("process alive");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("VmRSS in /proc status");
+    kib * 1024
+}
+
+/// The highest resident memory of `pid` seen while `during` runs, sampled every 10 ms.
+async fn peak_rss_during<T>(pid: u32, during: impl Future<Output = T>) -> (T, u64) {
+    let mut peak = rss_bytes(pid);
+    tokio::pin!(during);
+    let mut ticks = tokio::time::interval(Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            out = &mut during => return (out, peak.max(rss_bytes(pid))),
+            _ = ticks.tick() => peak = peak.max(rss_bytes(pid)),
+        }
+    }
+}
+
+/// A legitimate submitter with an identity of its own, sending `1 + 1` one after another
+/// until stopped; it keeps each task's round trip.
+struct Legitimate {
+    stop: Arc<AtomicBool>,
+    answered: watch::Receiver<usize>,
+    rounds: tokio::task::JoinHandle<Vec<Duration>>,
+}
+
+impl Legitimate {
+    fn start(node: &Node) -> Legitimate {
+        let (mut control, node_id) = raw_peer(node);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let (count, answered) = watch::channel(0);
+        let rounds = tokio::spawn(async move {
+            let request = to_cbor(&TaskRequest::new("1 + 1"));
+            let mut rounds = Vec::new();
+            while !stopped.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let answer = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    exchange_on(TASK_PROTOCOL, &mut control, node_id, &request),
+                )
+                .await
+                .expect("a legitimate task is answered within 10 s")
+                .expect("a legitimate task's stream works");
+                assert_eq!(
+                    from_cbor::<TaskResponse>(&answer).unwrap(),
+                    TaskResponse::ok("2")
+                );
+                rounds.push(started.elapsed());
+                count.send_replace(rounds.len());
+            }
+            rounds
+        });
+        Legitimate {
+            stop,
+            answered,
+            rounds,
+        }
+    }
+
+    /// Wait (bounded) until a few more legitimate tasks have been answered.
+    async fn keeps_answering(&mut self) {
+        let target = *self.answered.borrow() + 5;
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            self.answered.wait_for(|answered| *answered >= target),
+        )
+        .await
+        .expect("legitimate tasks keep being answered")
+        .expect("the legitimate submitter runs");
+    }
+
+    /// Stop, and report the round trips (p50 and p99) of the tasks answered.
+    async fn finish(self, during: &str) -> Vec<Duration> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut rounds = self.rounds.await.expect("the legitimate submitter ran");
+        rounds.sort();
+        assert!(!rounds.is_empty(), "no legitimate task was answered");
+        let at = |q: f64| rounds[((rounds.len() - 1) as f64 * q) as usize];
+        println!(
+            "legitimate tasks during {during}: {} answered, p50 {:?}, p99 {:?}",
+            rounds.len(),
+            at(0.5),
+            at(0.99)
+        );
+        rounds
+    }
+}
+
+/// A batch request of about 2 MiB of code and 2 million `null` inputs, just under the
+/// request size limit: expanding it as asked would take terabytes.
+fn batch_bomb() -> Vec<u8> {
+    const CODE: usize = 2 * 1024 * 1024;
+    const INPUTS: u32 = 2_000_000;
+    let mut bytes = vec![0xa2, 0x64];
+    bytes.extend_from_slice(b"code");
+    bytes.push(0x7a);
+    bytes.extend_from_slice(&(CODE as u32).to_be_bytes());
+    bytes.resize(bytes.len() + CODE, b'1');
+    bytes.push(0x66);
+    bytes.extend_from_slice(b"inputs");
+    bytes.push(0x9a);
+    bytes.extend_from_slice(&INPUTS.to_be_bytes());
+    bytes.resize(bytes.len() + INPUTS as usize, 0xf6);
+    assert!(bytes.len() as u64 <= MAX_TASK_REQUEST_BYTES);
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_bomb_is_refused_at_once_and_costs_the_node_little() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &["--slots", "2"]);
+    let pid = node.process.pid().expect("node running");
+    let mut legitimate = Legitimate::start(&node);
+    let (mut control, node_id) = raw_peer(&node);
+    let bomb = batch_bomb();
+
+    let before = rss_bytes(pid);
+    let attack = async {
+        let mut stream = control
+            .open_stream(node_id, BATCH_PROTOCOL)
+            .await
+            .expect("a batch stream");
+        stream.write_all(&bomb).await.expect("the bomb is sent");
+        stream.close().await.expect("the bomb's stream is closed");
+        // Flow control lets the write finish only once the node has taken in nearly all of
+        // it: from here on the node only decodes.
+        let sent = Instant::now();
+        let mut answer = Vec::new();
+        let read = futures::AsyncReadExt::read_to_end(&mut stream, &mut answer).await;
+        (sent.elapsed(), read.map(|_| answer))
+    };
+    let ((refused_after, answer), peak) =
+        tokio::time::timeout(Duration::from_secs(30), peak_rss_during(pid, attack))
+            .await
+            .expect("the bomb's stream ends");
+    let growth = peak.saturating_sub(before);
+    println!(
+        "batch bomb: refused {refused_after:?} after it was sent; node RSS {} MB before, \
+         peak growth {} MB",
+        before >> 20,
+        growth >> 20
+    );
+    if let Ok(answer) = answer {
+        assert!(answer.is_empty(), "the bomb is not answered as a batch");
+    }
+    assert!(
+        refused_after < Duration::from_secs(1),
+        "refused after {refused_after:?}"
+    );
+    assert!(growth < 50 << 20, "the node grew by {} MB", growth >> 20);
+
+    legitimate.keeps_answering().await;
+    legitimate.finish("the batch bomb").await;
+}
