@@ -11,9 +11,11 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous,
+    Swarm, SwarmBuilder, connection_limits, dcutr, gossipsub, identify, kad, noise, ping, relay,
+    rendezvous,
 };
 
+use crate::arrival::ArrivalDeadline;
 use crate::identity::Identity;
 use crate::protocol::{
     BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
@@ -76,8 +78,74 @@ impl RelayLimits {
 /// default minimum is two hours, which would leave dead nodes listed for that long.
 pub const MIN_REGISTRATION_TTL: u64 = 30;
 
+/// Connections one peer may hold to us at once: a direct one, a relayed one and the upgrade
+/// of a hole punch, with one to spare.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Incoming connections still in their handshake at once.
+pub const MAX_PENDING_INCOMING: u32 = 256;
+/// Incoming connections established at once, for a node or submitter; the relay, which every
+/// node and browser tab keeps a connection to, takes [`RELAY_MAX_ESTABLISHED_INCOMING`].
+pub const MAX_ESTABLISHED_INCOMING: u32 = 1024;
+pub const RELAY_MAX_ESTABLISHED_INCOMING: u32 = 8192;
+/// Past this share of the machine's memory in use by this process, new connections are
+/// refused (the ones open go on).
+pub const MAX_MEMORY_FRACTION: f64 = 0.5;
+/// A task or batch request must arrive whole within this time after its stream opened; the
+/// node's answer may take much longer (the request timeout below).
+pub const REQUEST_ARRIVAL_DEADLINE: Duration = Duration::from_secs(20);
+/// Task or batch streams at once per connection and protocol, both directions together:
+/// with [`MAX_CONNECTIONS_PER_PEER`], what one peer can make a node read at once is bounded
+/// (each request up to 4 MiB until its arrival deadline).
+pub const MAX_TASK_STREAMS_PER_CONNECTION: usize = 32;
+
+/// Refuses new connections while this process uses too much memory. The browser gives a page
+/// no way to measure it, so there it does nothing.
+#[cfg(not(target_arch = "wasm32"))]
+type MemoryLimits = libp2p::memory_connection_limits::Behaviour;
+#[cfg(target_arch = "wasm32")]
+type MemoryLimits = libp2p::swarm::dummy::Behaviour;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_limits() -> MemoryLimits {
+    MemoryLimits::with_max_percentage(MAX_MEMORY_FRACTION)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn memory_limits() -> MemoryLimits {
+    libp2p::swarm::dummy::Behaviour
+}
+
+fn connection_limits(role: &Role) -> connection_limits::Behaviour {
+    let established_incoming = match role {
+        Role::Relay(_) => RELAY_MAX_ESTABLISHED_INCOMING,
+        Role::Node | Role::Submitter => MAX_ESTABLISHED_INCOMING,
+    };
+    connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+            .with_max_established_incoming(Some(established_incoming)),
+    )
+}
+
+/// The codec of the task and batch protocols: CBOR within the size limits, every inbound
+/// request under the arrival deadline.
+type TaskCodec<Request, Response> =
+    ArrivalDeadline<request_response::cbor::codec::Codec<Request, Response>>;
+
+fn task_codec<Request, Response>(max_response: u64) -> TaskCodec<Request, Response> {
+    ArrivalDeadline::new(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
+            .set_response_size_maximum(max_response),
+        REQUEST_ARRIVAL_DEADLINE,
+    )
+}
+
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub connection_limits: connection_limits::Behaviour,
+    pub memory_limits: MemoryLimits,
     pub relay_client: relay::client::Behaviour,
     pub relay_server: Toggle<relay::Behaviour>,
     pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
@@ -87,8 +155,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
-    pub task: request_response::cbor::Behaviour<TaskRequest, TaskResponse>,
-    pub batch: request_response::cbor::Behaviour<TaskBatch, BatchResponse>,
+    pub task: request_response::Behaviour<TaskCodec<TaskRequest, TaskResponse>>,
+    pub batch: request_response::Behaviour<TaskCodec<TaskBatch, BatchResponse>>,
     pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
     pub progress: request_response::cbor::Behaviour<ProgressReport, ProgressAck>,
 }
@@ -200,24 +268,20 @@ fn behaviour(
             ProtocolSupport::Outbound,
         ),
     };
+    // Long tasks are bounded by the node's own limits, not by the network layer; how long a
+    // request may take to arrive is bounded by the codec.
+    let task_config = request_response::Config::default()
+        .with_request_timeout(Duration::from_secs(24 * 60 * 60))
+        .with_max_concurrent_streams(MAX_TASK_STREAMS_PER_CONNECTION);
     let task = request_response::Behaviour::with_codec(
-        request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
-            .set_response_size_maximum(MAX_TASK_RESPONSE_BYTES),
+        task_codec(MAX_TASK_RESPONSE_BYTES),
         [(TASK_PROTOCOL, task_support.clone())],
-        // Long tasks are bounded by the node's own limits, not by the network layer.
-        request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
-            .with_max_concurrent_streams(1024),
+        task_config.clone(),
     );
     let batch = request_response::Behaviour::with_codec(
-        request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
-            .set_response_size_maximum(MAX_BATCH_RESPONSE_BYTES),
+        task_codec(MAX_BATCH_RESPONSE_BYTES),
         [(BATCH_PROTOCOL, task_support)],
-        request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
-            .with_max_concurrent_streams(1024),
+        task_config,
     );
     let status = request_response::Behaviour::with_codec(
         request_response::cbor::codec::Codec::default()
@@ -236,6 +300,8 @@ fn behaviour(
     );
 
     Ok(Behaviour {
+        connection_limits: connection_limits(role),
+        memory_limits: memory_limits(),
         relay_client,
         relay_server: relay_server.into(),
         rendezvous_server: rendezvous_server.into(),

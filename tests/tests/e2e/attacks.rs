@@ -178,3 +178,147 @@ async fn a_batch_bomb_is_refused_at_once_and_costs_the_node_little() {
     legitimate.keeps_answering().await;
     legitimate.finish("the batch bomb").await;
 }
+
+/// What the attacker of [`connection_and_stream_floods_leave_the_node_serving`] sees of its
+/// connections to the node.
+#[derive(Debug, Default, Clone, Copy)]
+struct Connections {
+    /// Dials that ended, established or not.
+    dials_ended: usize,
+    /// Connections open now.
+    open: usize,
+}
+
+/// One identity, `dials` connections to `node` at once, every one kept open as long as the
+/// node allows; returns a stream control on them and what became of the connections.
+fn connection_flood(
+    node: &Node,
+    dials: usize,
+) -> (libp2p_stream::Control, watch::Receiver<Connections>) {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    use libp2p::{Multiaddr, PeerId, SwarmBuilder, noise, tcp, yamux};
+
+    let node_id: PeerId = node.peer_id.parse().unwrap();
+    let node_addr: Multiaddr = node
+        .addrs
+        .iter()
+        .find(|addr| addr.contains("/tcp/"))
+        .expect("node has a TCP address")
+        .parse()
+        .unwrap();
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let control = swarm.behaviour().new_control();
+    for _ in 0..dials {
+        let dial = DialOpts::peer_id(node_id)
+            .addresses(vec![node_addr.clone()])
+            .condition(PeerCondition::Always)
+            .build();
+        swarm.dial(dial).unwrap();
+    }
+    let (report, connections) = watch::channel(Connections::default());
+    tokio::spawn(async move {
+        while let Some(event) = swarm.next().await {
+            report.send_modify(|c| match event {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    c.dials_ended += 1;
+                    c.open += 1;
+                }
+                SwarmEvent::ConnectionClosed { .. } => c.open -= 1,
+                SwarmEvent::OutgoingConnectionError { .. } => c.dials_ended += 1,
+                _ => {}
+            });
+        }
+    });
+    (control, connections)
+}
+
+/// Open a task stream and write the first 64 KiB of a request announcing 4 MiB of code;
+/// the stream stays half-written for as long as it is held.
+async fn stalled_task_stream(
+    control: &mut libp2p_stream::Control,
+    node: libp2p::PeerId,
+) -> Option<libp2p::Stream> {
+    let mut stream = control.open_stream(node, TASK_PROTOCOL).await.ok()?;
+    let mut half = vec![0xa1, 0x64];
+    half.extend_from_slice(b"code");
+    half.push(0x7a);
+    half.extend_from_slice(&(4_000_000u32).to_be_bytes());
+    half.resize(64 * 1024, b'1');
+    stream.write_all(&half).await.ok()?;
+    stream.flush().await.ok()?;
+    Some(stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_and_stream_floods_leave_the_node_serving() {
+    const DIALS: usize = 200;
+    const STALLED: usize = 1_000;
+    let relay = Relay::start();
+    let node = Node::start(&relay, &["--slots", "2"]);
+    let pid = node.process.pid().expect("node running");
+    let mut legitimate = Legitimate::start(&node);
+    legitimate.keeps_answering().await;
+    let before = rss_bytes(pid);
+
+    let (control, mut connections) = connection_flood(&node, DIALS);
+    let node_id: libp2p::PeerId = node.peer_id.parse().unwrap();
+    let attack = async {
+        let settled = connections
+            .wait_for(|c| c.dials_ended == DIALS)
+            .await
+            .map(|c| *c);
+        let held = tokio::time::timeout(
+            Duration::from_secs(10),
+            connections.wait_for(|c| c.open <= pws_net::swarm::MAX_CONNECTIONS_PER_PEER as usize),
+        )
+        .await
+        .expect("the node closes the connections past its per-peer limit")
+        .map(|c| c.open)
+        .unwrap();
+        let streams = futures::future::join_all((0..STALLED).map(|_| {
+            let mut control = control.clone();
+            async move { stalled_task_stream(&mut control, node_id).await }
+        }))
+        .await;
+        (
+            settled,
+            held,
+            streams.into_iter().flatten().collect::<Vec<_>>(),
+        )
+    };
+    let ((settled, held, stalled), peak) = tokio::time::timeout(
+        Duration::from_secs(60),
+        peak_rss_during(pid, async {
+            let out = attack.await;
+            // The legitimate submitter is served while every stalled stream is held.
+            legitimate.keeps_answering().await;
+            out
+        }),
+    )
+    .await
+    .expect("the attack ran its course");
+    let growth = peak.saturating_sub(before);
+    println!(
+        "connection flood: {settled:?}, {held} kept; {} of {STALLED} stalled streams written; \
+         node RSS {} MB before, peak growth {} MB",
+        stalled.len(),
+        before >> 20,
+        growth >> 20
+    );
+    assert!(growth < 100 << 20, "the node grew by {} MB", growth >> 20);
+    legitimate.finish("the connection and stream floods").await;
+    drop(stalled);
+}

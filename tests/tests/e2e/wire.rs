@@ -71,6 +71,8 @@ pub(crate) fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
         .unwrap()
         .with_behaviour(|_| libp2p_stream::Behaviour::new())
         .unwrap()
+        // Between two requests no stream is open: keep the connection all the same.
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
     let control = swarm.behaviour().new_control();
     swarm.dial(node_addr).unwrap();
