@@ -20,8 +20,8 @@ use crate::identity::Identity;
 use crate::protocol::{
     BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
     MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES,
-    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, StatusRequest,
-    TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
+    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, STATUS_TOPIC,
+    StatusRequest, TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
 };
 use crate::transport::TransportKind;
 
@@ -240,16 +240,23 @@ fn behaviour(
         Role::Submitter => kad::Mode::Client,
     }));
 
-    let gossipsub = gossipsub::Behaviour::new(
+    // Every announcement is checked (peer::on_status_announcement) before it is passed on.
+    let mut gossipsub = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
         gossipsub::ConfigBuilder::default()
             .heartbeat_interval(Duration::from_millis(500))
             .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
             .max_transmit_size(MAX_STATUS_BYTES as usize)
             .build()
             .context("invalid gossipsub configuration")?,
     )
     .map_err(|e| anyhow::anyhow!("cannot create gossipsub: {e}"))?;
+    let (params, thresholds) =
+        crate::status::score_params(gossipsub::IdentTopic::new(STATUS_TOPIC).hash());
+    gossipsub
+        .with_peer_score(params, thresholds)
+        .map_err(|e| anyhow::anyhow!("invalid gossipsub peer scoring: {e}"))?;
 
     let (task_support, status_support, progress_support) = match role {
         Role::Node => (
