@@ -34,10 +34,13 @@ pub enum Role {
 }
 
 /// Limits of the circuit relay. libp2p's defaults (128 KiB and 2 minutes per circuit) suit a
-/// hole punch, not task traffic of a node that is only reachable through the relay.
+/// hole punch, not task traffic of a node that is only reachable through the relay; no limit
+/// at all would make the relay a free anonymous tunnel. These fit task traffic (4 MiB
+/// requests, answers up to 32 MiB, a job's worth of them per circuit) and little else.
 #[derive(Debug, Clone)]
 pub struct RelayLimits {
     pub max_reservations: usize,
+    pub max_reservations_per_peer: usize,
     pub max_circuits: usize,
     pub max_circuits_per_peer: usize,
     /// Bytes per circuit and direction; 0 means unlimited.
@@ -49,34 +52,73 @@ impl Default for RelayLimits {
     fn default() -> Self {
         Self {
             max_reservations: 1024,
+            max_reservations_per_peer: 2,
             max_circuits: 1024,
             max_circuits_per_peer: 64,
-            max_circuit_bytes: 0,
-            max_circuit_duration: Duration::from_secs(24 * 60 * 60),
+            max_circuit_bytes: 256 * 1024 * 1024,
+            max_circuit_duration: Duration::from_secs(30 * 60),
         }
     }
 }
 
+/// A token bucket of libp2p's relay rate limiters: `burst` tokens, one more every `refill`.
+struct Rate {
+    burst: u32,
+    refill: Duration,
+}
+
+/// Reservations one peer may make: nodes re-reserve after each relay restart and on every
+/// new connection, so a burst of them passes.
+const RESERVATIONS_PER_PEER: Rate = Rate {
+    burst: 20,
+    refill: Duration::from_secs(10),
+};
+/// Reservations from one IP address: room for many nodes behind one NAT re-reserving at once,
+/// not for one host making hundreds of identities.
+const RESERVATIONS_PER_IP: Rate = Rate {
+    burst: 64,
+    refill: Duration::from_secs(10),
+};
+/// Circuits one peer may open: a submitter opens one to each relayed node of its job.
+const CIRCUITS_PER_PEER: Rate = Rate {
+    burst: 128,
+    refill: Duration::from_secs(1),
+};
+/// Circuits opened from one IP address.
+const CIRCUITS_PER_IP: Rate = Rate {
+    burst: 256,
+    refill: Duration::from_millis(500),
+};
+
 impl RelayLimits {
     fn to_config(&self) -> relay::Config {
+        let burst = |rate: &Rate| NonZeroU32::new(rate.burst).expect("bursts are positive");
         relay::Config {
             max_reservations: self.max_reservations,
+            max_reservations_per_peer: self.max_reservations_per_peer,
             max_circuits: self.max_circuits,
             max_circuits_per_peer: self.max_circuits_per_peer,
             max_circuit_bytes: self.max_circuit_bytes,
             max_circuit_duration: self.max_circuit_duration,
-            // Nodes re-reserve after every relay restart; rate limiting them would lock them out.
             reservation_rate_limiters: Vec::new(),
             circuit_src_rate_limiters: Vec::new(),
             ..relay::Config::default()
         }
-        .reservation_rate_per_peer(NonZeroU32::new(60).expect("60 > 0"), Duration::from_secs(1))
+        .reservation_rate_per_peer(burst(&RESERVATIONS_PER_PEER), RESERVATIONS_PER_PEER.refill)
+        .reservation_rate_per_ip(burst(&RESERVATIONS_PER_IP), RESERVATIONS_PER_IP.refill)
+        .circuit_src_per_peer(burst(&CIRCUITS_PER_PEER), CIRCUITS_PER_PEER.refill)
+        .circuit_src_per_ip(burst(&CIRCUITS_PER_IP), CIRCUITS_PER_IP.refill)
     }
 }
 
 /// Shortest registration TTL the relay's rendezvous server accepts, in seconds. libp2p's
 /// default minimum is two hours, which would leave dead nodes listed for that long.
 pub const MIN_REGISTRATION_TTL: u64 = 30;
+/// Longest registration TTL the relay accepts, in seconds (libp2p's default is 72 h): a
+/// registration that is not renewed is gone within hours.
+pub const MAX_REGISTRATION_TTL: u64 = 4 * 60 * 60;
+/// Registrations (namespaces) one peer may hold at the relay; PWS nodes use one.
+pub const MAX_REGISTRATIONS_PER_PEER: usize = 4;
 
 /// Connections one peer may hold to us at once: a direct one, a relayed one and the upgrade
 /// of a hole punch, with one to spare.
@@ -223,7 +265,10 @@ fn behaviour(
         Role::Relay(limits) => (
             Some(relay::Behaviour::new(peer_id, limits.to_config())),
             Some(rendezvous::server::Behaviour::new(
-                rendezvous::server::Config::default().with_min_ttl(MIN_REGISTRATION_TTL),
+                rendezvous::server::Config::default()
+                    .with_min_ttl(MIN_REGISTRATION_TTL)
+                    .with_max_ttl(MAX_REGISTRATION_TTL)
+                    .with_max_registration_per_peer(MAX_REGISTRATIONS_PER_PEER),
             )),
         ),
         Role::Node | Role::Submitter => (None, None),

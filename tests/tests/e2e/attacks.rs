@@ -322,3 +322,210 @@ async fn connection_and_stream_floods_leave_the_node_serving() {
     legitimate.finish("the connection and stream floods").await;
     drop(stalled);
 }
+
+/// Send `request` to the relay's web server and read until it closes the connection.
+fn http_exchange(relay: &Relay, request: &str) -> String {
+    use std::io::{Read, Write};
+    let host = relay
+        .http
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("the web server accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .expect("the whole response");
+    response
+}
+
+#[test]
+fn the_relay_web_server_hides_paths_forbids_framing_and_drops_slow_clients() {
+    use std::io::{Read, Write};
+    let relay = Relay::start();
+
+    let missing = http_exchange(
+        &relay,
+        "GET /no/such/file HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n",
+    );
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(!missing.contains(workspace), "a path in the 404: {missing}");
+    assert!(!missing.contains("dist"), "a path in the 404: {missing}");
+    let headers = missing.to_ascii_lowercase();
+    assert!(
+        headers.contains("content-security-policy:") && headers.contains("frame-ancestors 'none'"),
+        "{missing}"
+    );
+    assert!(headers.contains("x-frame-options: deny"), "{missing}");
+
+    // Slowloris: half a request, then nothing. The server closes it, not us.
+    let host = relay
+        .http
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let mut slow = std::net::TcpStream::connect(host).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: relay\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed = slow.read_to_end(&mut rest);
+    let after = started.elapsed();
+    println!("slow client closed after {after:?}: {closed:?}");
+    assert!(
+        closed.is_ok() || after < Duration::from_secs(20),
+        "the connection was still open after 20 s"
+    );
+    assert!(after < Duration::from_secs(10), "closed after {after:?}");
+}
+
+/// A stranger's peer at the relay: a relay client on QUIC from its own loopback address (so
+/// the relay's per-IP limits see it apart from the honest node on 127.0.0.1).
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Stranger {
+    relay_client: libp2p::relay::client::Behaviour,
+}
+
+fn stranger(ip: &str) -> libp2p::Swarm<Stranger> {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic()
+        .with_relay_client(libp2p::noise::Config::new, libp2p::yamux::Config::default)
+        .unwrap()
+        .with_behaviour(|_, relay_client| Stranger { relay_client })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        .build();
+    swarm
+        .listen_on(format!("/ip4/{ip}/udp/0/quic-v1").parse().unwrap())
+        .unwrap();
+    swarm
+}
+
+/// Ask `relay` for a reservation from a new identity; `Some(swarm)` (kept running) when the
+/// relay granted it.
+async fn reserve(relay: libp2p::Multiaddr, ip: &str) -> Option<libp2p::Swarm<Stranger>> {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = stranger(ip);
+    swarm
+        .listen_on(relay.with(libp2p::multiaddr::Protocol::P2pCircuit))
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::Behaviour(StrangerEvent::RelayClient(
+                    libp2p::relay::client::Event::ReservationReqAccepted { .. },
+                )) => return true,
+                SwarmEvent::ListenerClosed { .. } | SwarmEvent::ListenerError { .. } => {
+                    return false;
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    outcome.unwrap_or(false).then_some(swarm)
+}
+
+/// Keep `swarm` running (its reservation renewed, its circuits open) until the test ends.
+fn keep(mut swarm: libp2p::Swarm<Stranger>) {
+    use futures::StreamExt;
+    tokio::spawn(async move { while swarm.next().await.is_some() {} });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserving_identities_and_held_circuits_leave_room_for_a_relayed_node() {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    const IDENTITIES: usize = 300;
+    const CIRCUITS: usize = 20;
+    let relay = Relay::start();
+    let relay_quic: libp2p::Multiaddr = relay.addr("quic-v1").parse().unwrap();
+
+    // 300 identities from one address, 50 at a time.
+    let mut reserved = Vec::new();
+    for _ in 0..IDENTITIES / 50 {
+        let round = (0..50).map(|_| reserve(relay_quic.clone(), "127.0.0.2"));
+        reserved.extend(futures::future::join_all(round).await.into_iter().flatten());
+    }
+    let granted = reserved.len();
+    let target = *reserved
+        .first()
+        .expect("some reservations are granted")
+        .local_peer_id();
+    for swarm in reserved {
+        keep(swarm);
+    }
+
+    // 20 circuits from another address to one of them, held open.
+    let circuit = relay_quic
+        .clone()
+        .with(libp2p::multiaddr::Protocol::P2pCircuit)
+        .with(libp2p::multiaddr::Protocol::P2p(target));
+    let mut held = 0;
+    for _ in 0..CIRCUITS {
+        let mut swarm = stranger("127.0.0.3");
+        swarm.dial(circuit.clone()).unwrap();
+        let opened = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == target => {
+                        return true;
+                    }
+                    SwarmEvent::OutgoingConnectionError { .. } => return false,
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        if opened {
+            held += 1;
+            keep(swarm);
+        }
+    }
+    println!(
+        "{granted} of {IDENTITIES} identities got a reservation; {held} of {CIRCUITS} circuits held"
+    );
+    assert!(
+        granted < IDENTITIES,
+        "one address got {granted} reservations: no per-IP limit"
+    );
+    assert_eq!(held, CIRCUITS, "circuits between reserved peers work");
+
+    // A new node behind NAT still gets its relayed address and serves.
+    let started = Instant::now();
+    let node = Node::start_with(&relay, &["--relay-only"]);
+    let registered = started.elapsed();
+    assert!(
+        node.addrs.iter().any(|addr| addr.contains("/p2p-circuit")),
+        "{:?}",
+        node.addrs
+    );
+    let relay_addr = relay.tcp();
+    let result = tokio::task::spawn_blocking(move || {
+        pws_tests::run_json(&relay_addr, &[], &pws_tests::example("math.js"))
+    })
+    .await
+    .unwrap();
+    let served = started.elapsed();
+    println!(
+        "relay-only node: relayed and registered after {registered:?}, served after {served:?}"
+    );
+    assert_eq!(result["ok"], serde_json::json!(4), "{result}");
+    assert_eq!(result["node"], node.peer_id.as_str());
+    assert!(
+        registered < Duration::from_secs(5),
+        "registered after {registered:?}"
+    );
+}
