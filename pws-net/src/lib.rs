@@ -8,6 +8,8 @@
 //! each carries. What a node does with them lives in `pws-node`. Everything but the native
 //! transports and files also builds for `wasm32`.
 
+pub mod arrival;
+pub mod bounded;
 pub mod client;
 pub mod discovery;
 pub mod identity;

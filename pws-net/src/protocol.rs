@@ -35,6 +35,10 @@ pub const MAX_BATCH_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
 pub const MAX_BATCH_TASKS: usize = 256;
 /// Largest status message in either direction.
 pub const MAX_STATUS_BYTES: u64 = 64 * 1024;
+/// Most `console` lines one task's answer carries (the last may say the rest was cut).
+pub const MAX_LOG_LINES: usize = 4096;
+/// Most addresses a node's status lists.
+pub const MAX_STATUS_ADDRS: usize = 64;
 
 /// A task: JavaScript source plus an optional JSON input.
 ///
@@ -71,7 +75,9 @@ impl TaskRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskBatch {
     pub code: String,
-    /// One task per input (JSON text; `None`: called without an argument).
+    /// One task per input (JSON text; `None`: called without an argument). At most
+    /// [`MAX_BATCH_TASKS`]: decoding stops at the first input past it.
+    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_BATCH_TASKS>")]
     pub inputs: Vec<Option<String>>,
     /// Wall-clock limit per task, as in [`TaskRequest::timeout_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,20 +85,21 @@ pub struct TaskBatch {
 }
 
 impl TaskBatch {
-    /// The batch's tasks, in order.
-    pub fn tasks(&self) -> impl Iterator<Item = TaskRequest> + '_ {
-        self.inputs.iter().map(|input| TaskRequest {
+    /// The task of one input. Each copies the code: build them one at a time, as they run.
+    pub fn task(&self, input: Option<String>) -> TaskRequest {
+        TaskRequest {
             code: self.code.clone(),
-            input: input.clone(),
+            input,
             timeout_ms: self.timeout_ms,
             id: None,
-        })
+        }
     }
 }
 
 /// The answers to a batch, one per input and in the same order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchResponse {
+    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_BATCH_TASKS>")]
     pub answers: Vec<BatchAnswer>,
 }
 
@@ -181,7 +188,11 @@ struct WireResponse {
     ok: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<TaskError>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_LOG_LINES>"
+    )]
     logs: Vec<String>,
 }
 
@@ -343,7 +354,10 @@ pub struct NodeStatus {
     pub version: String,
     pub engine: String,
     /// The node's reachable addresses (direct and relayed), as multiaddr strings.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "crate::bounded::vec::<_, _, MAX_STATUS_ADDRS>"
+    )]
     pub addrs: Vec<String>,
     /// The node runs in a web browser (a tab that opened the relay's page).
     #[serde(default)]

@@ -1,14 +1,94 @@
 //! Node status: how often nodes announce it on gossipsub, and the registry that every peer
-//! builds from those announcements (and from direct status answers), with expiry.
+//! builds from those announcements (and from direct status answers), with expiry. Identities
+//! are free, so the registry is bounded in entries and entry size, believes only what a node
+//! says of itself, and gossip that breaks these rules is rejected (and scores its sender down).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use libp2p::PeerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId, gossipsub};
 use serde::Serialize;
 
 use crate::protocol::{NodeState, NodeStatus};
 use crate::rt::Instant;
+
+/// Most nodes a registry holds. Announcements of further nodes are ignored until entries
+/// expire: nodes already known keep their place against a flood of fresh identities.
+pub const MAX_REGISTRY_ENTRIES: usize = 4096;
+/// Longest `version` or `engine` text a status may carry.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest address text a status may carry.
+pub const MAX_ADDR_BYTES: usize = 512;
+
+/// Why a status is not taken into the registry.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    /// The status breaks the protocol: whoever sent or forwarded it is at fault.
+    #[error("invalid status: {0}")]
+    Invalid(String),
+    /// The registry is full of other nodes; nobody is at fault.
+    #[error("the registry is full ({MAX_REGISTRY_ENTRIES} nodes)")]
+    Full,
+}
+
+/// Whether `status` is one `node` may announce: sizes within bounds, slot counts that agree,
+/// and addresses that are well-formed and, when they name a peer, name `node` itself.
+pub fn check(node: PeerId, status: &NodeStatus) -> Result<(), Refusal> {
+    let invalid = |why: String| Err(Refusal::Invalid(why));
+    if status.version.len() > MAX_NAME_BYTES || status.engine.len() > MAX_NAME_BYTES {
+        return invalid(format!("version or engine over {MAX_NAME_BYTES} bytes"));
+    }
+    if status.free_slots > status.total_slots {
+        return invalid("more free slots than slots".into());
+    }
+    for addr in &status.addrs {
+        if addr.len() > MAX_ADDR_BYTES {
+            return invalid(format!("an address over {MAX_ADDR_BYTES} bytes"));
+        }
+        let Ok(parsed) = addr.parse::<Multiaddr>() else {
+            return invalid(format!("not a multiaddr: {addr:?}"));
+        };
+        if let Some(Protocol::P2p(named)) = parsed.iter().last()
+            && named != node
+        {
+            return invalid(format!("an address of another peer: {addr}"));
+        }
+    }
+    Ok(())
+}
+
+/// What gossipsub should do with an announcement after the registry took it or not.
+pub fn acceptance(outcome: &Result<(), Refusal>) -> gossipsub::MessageAcceptance {
+    match outcome {
+        Ok(()) => gossipsub::MessageAcceptance::Accept,
+        Err(Refusal::Full) => gossipsub::MessageAcceptance::Ignore,
+        Err(Refusal::Invalid(_)) => gossipsub::MessageAcceptance::Reject,
+    }
+}
+
+/// Gossipsub peer scoring for the status topic: a peer that forwards invalid statuses loses
+/// score fast and is ignored, then cut off. Loopback, NATs and browser tabs put many honest
+/// peers behind one IP, so co-location is not held against them; and most peers never
+/// publish, so mesh delivery counts are not either.
+pub fn score_params(
+    topic: gossipsub::TopicHash,
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let status_topic = gossipsub::TopicScoreParams {
+        topic_weight: 1.0,
+        invalid_message_deliveries_weight: -100.0,
+        invalid_message_deliveries_decay: 0.5,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        ..Default::default()
+    };
+    let params = gossipsub::PeerScoreParams {
+        topics: [(topic, status_topic)].into(),
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    (params, gossipsub::PeerScoreThresholds::default())
+}
 
 /// A node re-announces its status this often even when nothing changed, so late joiners
 /// learn the registry and silent nodes can be told apart from live ones.
@@ -39,13 +119,23 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Record what `peer` said about itself at `now`; a stopping node leaves at once.
-    pub fn update(&mut self, peer: PeerId, status: NodeStatus, now: Instant) {
+    /// Record what `peer` said about itself at `now`, if it may say it and there is room; a
+    /// stopping node leaves at once.
+    pub fn update(
+        &mut self,
+        peer: PeerId,
+        status: NodeStatus,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        check(peer, &status)?;
         if status.state == NodeState::Stopping {
             self.entries.remove(&peer);
-        } else {
+        } else if self.entries.contains_key(&peer) || self.entries.len() < MAX_REGISTRY_ENTRIES {
             self.entries.insert(peer, (status, now));
+        } else {
+            return Err(Refusal::Full);
         }
+        Ok(())
     }
 
     pub fn remove(&mut self, peer: &PeerId) {
@@ -95,8 +185,8 @@ mod tests {
         let mut registry = Registry::default();
         let peer = PeerId::random();
         let now = Instant::now();
-        registry.update(peer, status(1), now);
-        registry.update(peer, status(2), now);
+        registry.update(peer, status(1), now).unwrap();
+        registry.update(peer, status(2), now).unwrap();
         let nodes = registry.snapshot();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].status.completed, 2);
@@ -106,10 +196,10 @@ mod tests {
     fn stopping_nodes_leave_at_once() {
         let mut registry = Registry::default();
         let peer = PeerId::random();
-        registry.update(peer, status(1), Instant::now());
+        registry.update(peer, status(1), Instant::now()).unwrap();
         let mut stopping = status(1);
         stopping.state = NodeState::Stopping;
-        registry.update(peer, stopping, Instant::now());
+        registry.update(peer, stopping, Instant::now()).unwrap();
         assert!(registry.snapshot().is_empty());
     }
 
@@ -118,12 +208,74 @@ mod tests {
         let mut registry = Registry::default();
         let start = Instant::now();
         let (old, fresh) = (PeerId::random(), PeerId::random());
-        registry.update(old, status(0), start);
-        registry.update(fresh, status(0), start + ENTRY_TTL);
+        registry.update(old, status(0), start).unwrap();
+        registry
+            .update(fresh, status(0), start + ENTRY_TTL)
+            .unwrap();
         registry.expire(start + ENTRY_TTL + Duration::from_millis(1));
         let nodes = registry.snapshot();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].peer_id, fresh);
+    }
+
+    #[test]
+    fn a_full_registry_keeps_the_nodes_it_knows() {
+        let mut registry = Registry::default();
+        let now = Instant::now();
+        let known: Vec<PeerId> = (0..MAX_REGISTRY_ENTRIES)
+            .map(|_| PeerId::random())
+            .collect();
+        for peer in &known {
+            registry.update(*peer, status(0), now).unwrap();
+        }
+        let stranger = PeerId::random();
+        assert_eq!(
+            registry.update(stranger, status(0), now),
+            Err(Refusal::Full)
+        );
+        assert_eq!(registry.update(known[0], status(5), now), Ok(()));
+        registry.expire(now + ENTRY_TTL);
+        assert_eq!(
+            registry.update(stranger, status(0), now + ENTRY_TTL),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_status_must_be_small_and_about_its_sender() {
+        let node = PeerId::random();
+        let other = PeerId::random();
+        let relayed = |id: PeerId| format!("/ip4/127.0.0.1/tcp/1/p2p/{other}/p2p-circuit/p2p/{id}");
+        let valid = NodeStatus {
+            addrs: vec!["/ip4/127.0.0.1/tcp/4001".into(), relayed(node)],
+            ..status(0)
+        };
+        assert_eq!(check(node, &valid), Ok(()));
+        let invalid = [
+            NodeStatus {
+                addrs: vec![relayed(other)],
+                ..status(0)
+            },
+            NodeStatus {
+                addrs: vec!["not an address".into()],
+                ..status(0)
+            },
+            NodeStatus {
+                engine: "e".repeat(MAX_NAME_BYTES + 1),
+                ..status(0)
+            },
+            NodeStatus {
+                free_slots: 4096,
+                ..status(0)
+            },
+        ];
+        let mut registry = Registry::default();
+        for status in invalid {
+            let refused = registry.update(node, status.clone(), Instant::now());
+            assert!(matches!(refused, Err(Refusal::Invalid(_))), "{status:?}");
+            assert_eq!(acceptance(&refused), gossipsub::MessageAcceptance::Reject);
+        }
+        assert!(registry.snapshot().is_empty());
     }
 
     #[test]

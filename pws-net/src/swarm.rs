@@ -11,15 +11,17 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Swarm, SwarmBuilder, dcutr, gossipsub, identify, kad, noise, ping, relay, rendezvous,
+    Swarm, SwarmBuilder, connection_limits, dcutr, gossipsub, identify, kad, noise, ping, relay,
+    rendezvous,
 };
 
+use crate::arrival::ArrivalDeadline;
 use crate::identity::Identity;
 use crate::protocol::{
     BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
     MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES,
-    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, StatusRequest,
-    TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
+    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, STATUS_TOPIC,
+    StatusRequest, TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
 };
 use crate::transport::TransportKind;
 
@@ -32,10 +34,13 @@ pub enum Role {
 }
 
 /// Limits of the circuit relay. libp2p's defaults (128 KiB and 2 minutes per circuit) suit a
-/// hole punch, not task traffic of a node that is only reachable through the relay.
+/// hole punch, not task traffic of a node that is only reachable through the relay; no limit
+/// at all would make the relay a free anonymous tunnel. These fit task traffic (4 MiB
+/// requests, answers up to 32 MiB, a job's worth of them per circuit) and little else.
 #[derive(Debug, Clone)]
 pub struct RelayLimits {
     pub max_reservations: usize,
+    pub max_reservations_per_peer: usize,
     pub max_circuits: usize,
     pub max_circuits_per_peer: usize,
     /// Bytes per circuit and direction; 0 means unlimited.
@@ -47,37 +52,142 @@ impl Default for RelayLimits {
     fn default() -> Self {
         Self {
             max_reservations: 1024,
+            max_reservations_per_peer: 2,
             max_circuits: 1024,
             max_circuits_per_peer: 64,
-            max_circuit_bytes: 0,
-            max_circuit_duration: Duration::from_secs(24 * 60 * 60),
+            max_circuit_bytes: 256 * 1024 * 1024,
+            max_circuit_duration: Duration::from_secs(30 * 60),
         }
     }
 }
 
+/// A token bucket of libp2p's relay rate limiters: `burst` tokens, one more every `refill`.
+struct Rate {
+    burst: u32,
+    refill: Duration,
+}
+
+/// Reservations one peer may make: nodes re-reserve after each relay restart and on every
+/// new connection, so a burst of them passes.
+const RESERVATIONS_PER_PEER: Rate = Rate {
+    burst: 20,
+    refill: Duration::from_secs(10),
+};
+/// Reservations from one IP address: room for many nodes behind one NAT re-reserving at once,
+/// not for one host making hundreds of identities.
+const RESERVATIONS_PER_IP: Rate = Rate {
+    burst: 64,
+    refill: Duration::from_secs(10),
+};
+/// Circuits one peer may open: a submitter opens one to each relayed node of its job.
+const CIRCUITS_PER_PEER: Rate = Rate {
+    burst: 128,
+    refill: Duration::from_secs(1),
+};
+/// Circuits opened from one IP address.
+const CIRCUITS_PER_IP: Rate = Rate {
+    burst: 256,
+    refill: Duration::from_millis(500),
+};
+
 impl RelayLimits {
     fn to_config(&self) -> relay::Config {
+        let burst = |rate: &Rate| NonZeroU32::new(rate.burst).expect("bursts are positive");
         relay::Config {
             max_reservations: self.max_reservations,
+            max_reservations_per_peer: self.max_reservations_per_peer,
             max_circuits: self.max_circuits,
             max_circuits_per_peer: self.max_circuits_per_peer,
             max_circuit_bytes: self.max_circuit_bytes,
             max_circuit_duration: self.max_circuit_duration,
-            // Nodes re-reserve after every relay restart; rate limiting them would lock them out.
             reservation_rate_limiters: Vec::new(),
             circuit_src_rate_limiters: Vec::new(),
             ..relay::Config::default()
         }
-        .reservation_rate_per_peer(NonZeroU32::new(60).expect("60 > 0"), Duration::from_secs(1))
+        .reservation_rate_per_peer(burst(&RESERVATIONS_PER_PEER), RESERVATIONS_PER_PEER.refill)
+        .reservation_rate_per_ip(burst(&RESERVATIONS_PER_IP), RESERVATIONS_PER_IP.refill)
+        .circuit_src_per_peer(burst(&CIRCUITS_PER_PEER), CIRCUITS_PER_PEER.refill)
+        .circuit_src_per_ip(burst(&CIRCUITS_PER_IP), CIRCUITS_PER_IP.refill)
     }
 }
 
 /// Shortest registration TTL the relay's rendezvous server accepts, in seconds. libp2p's
 /// default minimum is two hours, which would leave dead nodes listed for that long.
 pub const MIN_REGISTRATION_TTL: u64 = 30;
+/// Longest registration TTL the relay accepts, in seconds (libp2p's default is 72 h): a
+/// registration that is not renewed is gone within hours.
+pub const MAX_REGISTRATION_TTL: u64 = 4 * 60 * 60;
+/// Registrations (namespaces) one peer may hold at the relay; PWS nodes use one.
+pub const MAX_REGISTRATIONS_PER_PEER: usize = 4;
+
+/// Connections one peer may hold to us at once: a direct one, a relayed one and the upgrade
+/// of a hole punch, with one to spare.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
+/// Incoming connections still in their handshake at once.
+pub const MAX_PENDING_INCOMING: u32 = 256;
+/// Incoming connections established at once, for a node or submitter; the relay, which every
+/// node and browser tab keeps a connection to, takes [`RELAY_MAX_ESTABLISHED_INCOMING`].
+pub const MAX_ESTABLISHED_INCOMING: u32 = 1024;
+pub const RELAY_MAX_ESTABLISHED_INCOMING: u32 = 8192;
+/// Past this share of the machine's memory in use by this process, new connections are
+/// refused (the ones open go on).
+pub const MAX_MEMORY_FRACTION: f64 = 0.5;
+/// A task or batch request must arrive whole within this time after its stream opened; the
+/// node's answer may take much longer (the request timeout below).
+pub const REQUEST_ARRIVAL_DEADLINE: Duration = Duration::from_secs(20);
+/// Task or batch streams at once per connection and protocol, both directions together:
+/// with [`MAX_CONNECTIONS_PER_PEER`], what one peer can make a node read at once is bounded
+/// (each request up to 4 MiB until its arrival deadline).
+pub const MAX_TASK_STREAMS_PER_CONNECTION: usize = 32;
+
+/// Refuses new connections while this process uses too much memory. The browser gives a page
+/// no way to measure it, so there it does nothing.
+#[cfg(not(target_arch = "wasm32"))]
+type MemoryLimits = libp2p::memory_connection_limits::Behaviour;
+#[cfg(target_arch = "wasm32")]
+type MemoryLimits = libp2p::swarm::dummy::Behaviour;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_limits() -> MemoryLimits {
+    MemoryLimits::with_max_percentage(MAX_MEMORY_FRACTION)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn memory_limits() -> MemoryLimits {
+    libp2p::swarm::dummy::Behaviour
+}
+
+fn connection_limits(role: &Role) -> connection_limits::Behaviour {
+    let established_incoming = match role {
+        Role::Relay(_) => RELAY_MAX_ESTABLISHED_INCOMING,
+        Role::Node | Role::Submitter => MAX_ESTABLISHED_INCOMING,
+    };
+    connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+            .with_max_established_incoming(Some(established_incoming)),
+    )
+}
+
+/// The codec of the task and batch protocols: CBOR within the size limits, every inbound
+/// request under the arrival deadline.
+type TaskCodec<Request, Response> =
+    ArrivalDeadline<request_response::cbor::codec::Codec<Request, Response>>;
+
+fn task_codec<Request, Response>(max_response: u64) -> TaskCodec<Request, Response> {
+    ArrivalDeadline::new(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
+            .set_response_size_maximum(max_response),
+        REQUEST_ARRIVAL_DEADLINE,
+    )
+}
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
+    pub connection_limits: connection_limits::Behaviour,
+    pub memory_limits: MemoryLimits,
     pub relay_client: relay::client::Behaviour,
     pub relay_server: Toggle<relay::Behaviour>,
     pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
@@ -87,8 +197,8 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub gossipsub: gossipsub::Behaviour,
-    pub task: request_response::cbor::Behaviour<TaskRequest, TaskResponse>,
-    pub batch: request_response::cbor::Behaviour<TaskBatch, BatchResponse>,
+    pub task: request_response::Behaviour<TaskCodec<TaskRequest, TaskResponse>>,
+    pub batch: request_response::Behaviour<TaskCodec<TaskBatch, BatchResponse>>,
     pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
     pub progress: request_response::cbor::Behaviour<ProgressReport, ProgressAck>,
 }
@@ -155,7 +265,10 @@ fn behaviour(
         Role::Relay(limits) => (
             Some(relay::Behaviour::new(peer_id, limits.to_config())),
             Some(rendezvous::server::Behaviour::new(
-                rendezvous::server::Config::default().with_min_ttl(MIN_REGISTRATION_TTL),
+                rendezvous::server::Config::default()
+                    .with_min_ttl(MIN_REGISTRATION_TTL)
+                    .with_max_ttl(MAX_REGISTRATION_TTL)
+                    .with_max_registration_per_peer(MAX_REGISTRATIONS_PER_PEER),
             )),
         ),
         Role::Node | Role::Submitter => (None, None),
@@ -172,16 +285,23 @@ fn behaviour(
         Role::Submitter => kad::Mode::Client,
     }));
 
-    let gossipsub = gossipsub::Behaviour::new(
+    // Every announcement is checked (peer::on_status_announcement) before it is passed on.
+    let mut gossipsub = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
         gossipsub::ConfigBuilder::default()
             .heartbeat_interval(Duration::from_millis(500))
             .validation_mode(gossipsub::ValidationMode::Strict)
+            .validate_messages()
             .max_transmit_size(MAX_STATUS_BYTES as usize)
             .build()
             .context("invalid gossipsub configuration")?,
     )
     .map_err(|e| anyhow::anyhow!("cannot create gossipsub: {e}"))?;
+    let (params, thresholds) =
+        crate::status::score_params(gossipsub::IdentTopic::new(STATUS_TOPIC).hash());
+    gossipsub
+        .with_peer_score(params, thresholds)
+        .map_err(|e| anyhow::anyhow!("invalid gossipsub peer scoring: {e}"))?;
 
     let (task_support, status_support, progress_support) = match role {
         Role::Node => (
@@ -200,24 +320,20 @@ fn behaviour(
             ProtocolSupport::Outbound,
         ),
     };
+    // Long tasks are bounded by the node's own limits, not by the network layer; how long a
+    // request may take to arrive is bounded by the codec.
+    let task_config = request_response::Config::default()
+        .with_request_timeout(Duration::from_secs(24 * 60 * 60))
+        .with_max_concurrent_streams(MAX_TASK_STREAMS_PER_CONNECTION);
     let task = request_response::Behaviour::with_codec(
-        request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
-            .set_response_size_maximum(MAX_TASK_RESPONSE_BYTES),
+        task_codec(MAX_TASK_RESPONSE_BYTES),
         [(TASK_PROTOCOL, task_support.clone())],
-        // Long tasks are bounded by the node's own limits, not by the network layer.
-        request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
-            .with_max_concurrent_streams(1024),
+        task_config.clone(),
     );
     let batch = request_response::Behaviour::with_codec(
-        request_response::cbor::codec::Codec::default()
-            .set_request_size_maximum(MAX_TASK_REQUEST_BYTES)
-            .set_response_size_maximum(MAX_BATCH_RESPONSE_BYTES),
+        task_codec(MAX_BATCH_RESPONSE_BYTES),
         [(BATCH_PROTOCOL, task_support)],
-        request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(24 * 60 * 60))
-            .with_max_concurrent_streams(1024),
+        task_config,
     );
     let status = request_response::Behaviour::with_codec(
         request_response::cbor::codec::Codec::default()
@@ -236,6 +352,8 @@ fn behaviour(
     );
 
     Ok(Behaviour {
+        connection_limits: connection_limits(role),
+        memory_limits: memory_limits(),
         relay_client,
         relay_server: relay_server.into(),
         rendezvous_server: rendezvous_server.into(),

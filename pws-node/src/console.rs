@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use boa_engine::object::ObjectInitializer;
 use boa_engine::property::Attribute;
 use boa_engine::{Context, JsResult, JsValue, NativeFunction, js_string};
+use pws_net::protocol::MAX_LOG_LINES;
 
 /// What one task has logged so far. Tasks run one at a time per thread.
 struct Capture {
@@ -66,6 +67,12 @@ fn log(_this: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsV
             capture.lines.push(format!(
                 "[console output truncated at {} bytes]",
                 capture.max_bytes
+            ));
+        } else if capture.lines.len() + 1 >= MAX_LOG_LINES {
+            // Submitters refuse answers with more lines; the last one says why it stops.
+            capture.truncated = true;
+            capture.lines.push(format!(
+                "[console output truncated at {MAX_LOG_LINES} lines]"
             ));
         } else {
             capture.bytes += line.len();

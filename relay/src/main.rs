@@ -22,14 +22,24 @@ struct Args {
     /// restarts. Default: the platform data dir (e.g. ~/.local/share/pws/relay).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Most reservations held at once (each lets one node behind NAT or in a browser be
+    /// reached through the relay).
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations)]
+    max_reservations: usize,
+    /// Most reservations one peer may hold at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations_per_peer)]
+    max_reservations_per_peer: usize,
     /// Most circuits relayed at once.
     #[arg(long, default_value_t = RelayLimits::default().max_circuits)]
     max_circuits: usize,
+    /// Most circuits one peer may be an end of at once.
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits_per_peer)]
+    max_circuits_per_peer: usize,
     /// Bytes one circuit may carry in each direction; 0 means unlimited.
     #[arg(long, default_value_t = RelayLimits::default().max_circuit_bytes)]
     max_circuit_bytes: u64,
-    /// How long one circuit may stay open (e.g. "24h", "90s").
-    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    /// How long one circuit may stay open (e.g. "30m", "24h").
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     max_circuit_duration: Duration,
     /// Serve the web node page (open it in a browser to make the tab a node) on this address.
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], relay::DEFAULT_HTTP_PORT)))]
@@ -62,10 +72,12 @@ async fn main() -> Result<()> {
         identity: Identity::load_or_create(&data_dir)?,
         listen,
         limits: RelayLimits {
+            max_reservations: args.max_reservations,
+            max_reservations_per_peer: args.max_reservations_per_peer,
             max_circuits: args.max_circuits,
+            max_circuits_per_peer: args.max_circuits_per_peer,
             max_circuit_bytes: args.max_circuit_bytes,
             max_circuit_duration: args.max_circuit_duration,
-            ..RelayLimits::default()
         },
         http: (!args.no_http).then_some(args.http),
         web_dir: args.web_dir.unwrap_or_else(relay::web::default_web_dir),

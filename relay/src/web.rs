@@ -1,24 +1,44 @@
 //! The relay's web server: it serves the browser node's page (built by `web-node/build.sh`)
 //! and tells the page the relay's WebRTC-direct address as seen from the page's side, so a
 //! phone that opened `http://<relay host>:8080/` dials the relay at that same host.
+//!
+//! It faces the internet: a connection must send its request headers within
+//! [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once (more are closed at
+//! once), errors name no paths, and every response forbids framing the page (another site
+//! must not enlist its visitors as nodes) and loading anything from elsewhere.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::extract::State;
-use axum::extract::connect_info::{ConnectInfo, Connected};
-use axum::http::StatusCode;
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::IncomingStream;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use pws_net::transport::TransportKind;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// A connection's request headers must arrive within this time (a browser sends them at once).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once; more are closed as they come.
+pub const MAX_CONNECTIONS: usize = 256;
+/// The page's own files only: scripts and WebAssembly from this origin, no inline code, no
+/// plugins, and no framing by any site.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' \
+    'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; img-src 'self' data:; \
+    style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
 
 /// The relay's WebRTC-direct addresses (full, with `/certhash` and `/p2p`), as it learns them.
 #[derive(Clone, Default)]
@@ -76,13 +96,6 @@ pub fn default_web_dir() -> PathBuf {
 #[derive(Clone, Copy)]
 struct ServerAddr(SocketAddr);
 
-impl Connected<IncomingStream<'_, TcpListener>> for ServerAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        let local = stream.io().local_addr().unwrap_or(*stream.remote_addr());
-        Self(local)
-    }
-}
-
 /// Bind the web server on `addr`; returns the bound address and the server to run.
 pub async fn bind(
     addr: SocketAddr,
@@ -99,18 +112,59 @@ pub async fn bind(
             web_dir.display()
         );
     }
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
     let app = Router::new()
         .route("/api/relay", get(relay_address))
         .with_state(webrtc)
-        .fallback_service(
-            ServeDir::new(&web_dir).fallback(get(move || not_built(web_dir.clone()))),
-        );
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<ServerAddr>(),
-    )
-    .into_future();
-    Ok((bound, server))
+        .fallback_service(ServeDir::new(&web_dir).fallback(get(not_found)))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            CONTENT_SECURITY_POLICY,
+        ))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    Ok((bound, serve(listener, app)))
+}
+
+/// Accept connections until the listener fails, each served under the header deadline and
+/// the connection cap.
+async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: this connection is lost, not the server.
+            Err(e) => {
+                tracing::debug!("web server: accept failed: {e}");
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, app).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn serve_connection(stream: TcpStream, app: Router) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let app = app.layer(axum::Extension(ConnectInfo(ServerAddr(local))));
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
+        .await;
+    if let Err(e) = served {
+        tracing::debug!("web server: connection ended: {e}");
+    }
 }
 
 async fn relay_address(
@@ -131,13 +185,12 @@ async fn relay_address(
     }
 }
 
-async fn not_built(web_dir: PathBuf) -> Response {
+/// Not found, without saying where we looked (the relay's log says it at start).
+async fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
-        format!(
-            "Not found. If you expected the web node page: it is not built in {}; run web-node/build.sh.",
-            web_dir.display()
-        ),
+        "Not found. If you expected the web node page: the relay's operator has to build it \
+         (web-node/build.sh).",
     )
         .into_response()
 }

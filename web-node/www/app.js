@@ -58,7 +58,9 @@ async function startNode() {
   $("error").hidden = true;
   show("connection", "connecting", "connecting");
   const options = new NodeOptions(await relayAddress(), new URL("worker.js", import.meta.url).href);
-  if (params.has("slots")) options.slots = Number(params.get("slots"));
+  // A page someone else linked to must not ask for more than this device has.
+  const cores = navigator.hardwareConcurrency || 1;
+  if (params.has("slots")) options.slots = Math.min(Math.max(1, Math.floor(Number(params.get("slots"))) || 1), cores);
   node = start(options, onEvent);
   show("peer-id", node.peer_id);
   $("switch").textContent = "Stop";

@@ -5,7 +5,7 @@
 use libp2p::{Swarm, gossipsub};
 use tokio::sync::watch;
 
-use crate::protocol::{NodeState, NodeStatus, STATUS_TOPIC, to_cbor};
+use crate::protocol::{MAX_STATUS_ADDRS, NodeState, NodeStatus, STATUS_TOPIC, to_cbor};
 use crate::swarm::Behaviour;
 
 pub(super) struct Announcer {
@@ -73,6 +73,7 @@ impl Announcer {
         status.addrs = swarm
             .external_addresses()
             .map(ToString::to_string)
+            .take(MAX_STATUS_ADDRS)
             .collect();
         if self.stopping {
             status.state = NodeState::Stopping;

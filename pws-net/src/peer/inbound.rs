@@ -1,6 +1,9 @@
 //! Work this peer is asked to do: each task or batch request goes whole to the program
 //! running the node (as [`Event::Work`]) with a reply channel; its answer is sent back on the
-//! request's stream. A stopping peer waits until every answer has left.
+//! request's stream. A stopping peer waits until every answer has left. One peer may have at
+//! most [`MAX_REQUESTS_PER_PEER`] requests with the node at once; more are answered `busy`.
+
+use std::collections::HashMap;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -19,10 +22,17 @@ pub(super) enum Answer {
     Batch(ResponseChannel<BatchResponse>, BatchResponse),
 }
 
+/// Requests (tasks or batches) one peer may have with the node at once. A node answers
+/// `busy` past its free slots anyway; this bounds what one peer can make it hold.
+pub const MAX_REQUESTS_PER_PEER: usize = 64;
+
 pub(super) struct Inbound {
     /// Whether this peer runs tasks; other peers refuse them at once.
     serves: bool,
-    answers: FuturesUnordered<BoxFuture<'static, Answer>>,
+    /// Answers to come, each with the peer that asked (`None`: refused, not counted).
+    answers: FuturesUnordered<BoxFuture<'static, (Option<PeerId>, Answer)>>,
+    /// Requests handed to the node and not yet answered, per peer.
+    in_flight: HashMap<PeerId, usize>,
     /// Answers handed to the swarm and not yet written out.
     unflushed: usize,
 }
@@ -32,6 +42,7 @@ impl Inbound {
         Self {
             serves,
             answers: FuturesUnordered::new(),
+            in_flight: HashMap::new(),
             unflushed: 0,
         }
     }
@@ -43,9 +54,8 @@ impl Inbound {
         channel: ResponseChannel<TaskResponse>,
         outbox: &mut Vec<Event>,
     ) {
-        if !self.serves {
-            let answer = Answer::Task(channel, not_a_node());
-            self.answers.push(Box::pin(async move { answer }));
+        if let Some(refusal) = self.refusal(from) {
+            self.refuse(Answer::Task(channel, refusal));
             return;
         }
         let (reply, answer) = oneshot::channel();
@@ -55,7 +65,8 @@ impl Inbound {
         });
         self.answers.push(Box::pin(async move {
             // A node that drops the reply has stopped.
-            Answer::Task(channel, answer.await.unwrap_or_else(|_| stopping()))
+            let response = answer.await.unwrap_or_else(|_| stopping());
+            (Some(from), Answer::Task(channel, response))
         }));
     }
 
@@ -67,9 +78,9 @@ impl Inbound {
         outbox: &mut Vec<Event>,
     ) {
         let tasks = batch.inputs.len();
-        if !self.serves {
-            let answer = Answer::Batch(channel, BatchResponse::same_for_all(tasks, not_a_node()));
-            self.answers.push(Box::pin(async move { answer }));
+        if let Some(refusal) = self.refusal(from) {
+            let answer = Answer::Batch(channel, BatchResponse::same_for_all(tasks, refusal));
+            self.refuse(answer);
             return;
         }
         let (reply, answer) = oneshot::channel();
@@ -81,16 +92,44 @@ impl Inbound {
             let response = answer
                 .await
                 .unwrap_or_else(|_| BatchResponse::same_for_all(tasks, stopping()));
-            Answer::Batch(channel, response)
+            (Some(from), Answer::Batch(channel, response))
         }));
+    }
+
+    /// Why a request from `from` is not handed to the node, if it is not; counts it if it is.
+    fn refusal(&mut self, from: PeerId) -> Option<TaskResponse> {
+        if !self.serves {
+            return Some(not_a_node());
+        }
+        let in_flight = self.in_flight.entry(from).or_default();
+        if *in_flight >= MAX_REQUESTS_PER_PEER {
+            return Some(TaskResponse::error(
+                ErrorKind::Busy,
+                format!("at most {MAX_REQUESTS_PER_PEER} requests per peer at once"),
+            ));
+        }
+        *in_flight += 1;
+        None
+    }
+
+    fn refuse(&mut self, answer: Answer) {
+        self.answers.push(Box::pin(async move { (None, answer) }));
     }
 
     /// The next answer the node gave; pending while none is outstanding.
     pub async fn next_answer(&mut self) -> Answer {
-        match self.answers.next().await {
-            Some(answer) => answer,
-            None => std::future::pending().await,
+        let Some((from, answer)) = self.answers.next().await else {
+            return std::future::pending().await;
+        };
+        if let Some(from) = from
+            && let Some(in_flight) = self.in_flight.get_mut(&from)
+        {
+            *in_flight -= 1;
+            if *in_flight == 0 {
+                self.in_flight.remove(&from);
+            }
         }
+        answer
     }
 
     /// Send an answer on its request's stream.

@@ -30,7 +30,7 @@ use crate::protocol::{
     TaskRequest, TaskResponse, from_cbor,
 };
 use crate::rt::{self, Instant, Ticker};
-use crate::status::{HEARTBEAT, Registry};
+use crate::status::{self, HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
 use crate::transport::TransportKind;
 use announce::Announcer;
@@ -284,8 +284,20 @@ impl EventLoop {
                     self.swarm.behaviour_mut().kad.add_address(&peer_id, addr);
                 }
             }
-            BehaviourEvent::Gossipsub(gossipsub::Event::Message { message, .. }) => {
-                self.on_status_announcement(message);
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let outcome = self.on_status_announcement(message);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        status::acceptance(&outcome),
+                    );
             }
             BehaviourEvent::Task(event) => self.on_work_event(
                 event,
@@ -318,12 +330,22 @@ impl EventLoop {
         }
     }
 
-    fn on_status_announcement(&mut self, message: gossipsub::Message) {
-        let Some(source) = message.source else { return };
-        match from_cbor::<NodeStatus>(&message.data) {
-            Ok(status) => self.registry.update(source, status, Instant::now()),
-            Err(e) => tracing::warn!(%source, "ignoring a status announcement: {e}"),
+    /// Take an announcement into the registry if it is valid: signed by the node it is about
+    /// (gossipsub checked the signature against `source`), decodable and within bounds.
+    fn on_status_announcement(
+        &mut self,
+        message: gossipsub::Message,
+    ) -> Result<(), status::Refusal> {
+        let Some(source) = message.source else {
+            return Err(status::Refusal::Invalid("an unsigned announcement".into()));
+        };
+        let status = from_cbor::<NodeStatus>(&message.data)
+            .map_err(|e| status::Refusal::Invalid(e.to_string()))?;
+        let outcome = self.registry.update(source, status, Instant::now());
+        if let Err(refusal) = &outcome {
+            tracing::debug!(%source, "ignoring a status announcement: {refusal}");
         }
+        outcome
     }
 
     /// Events of the task and batch protocols: requests to serve go to [`Inbound`], answers

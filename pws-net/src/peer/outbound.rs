@@ -62,7 +62,9 @@ impl Outbound {
         id: OutboundRequestId,
         status: NodeStatus,
     ) {
-        registry.update(node, status.clone(), Instant::now());
+        if let Err(refusal) = registry.update(node, status.clone(), Instant::now()) {
+            tracing::debug!(%node, "status answer not registered: {refusal}");
+        }
         answer(&mut self.status, id, Ok(status));
     }
 

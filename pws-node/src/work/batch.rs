@@ -54,21 +54,26 @@ pub async fn run<E: Executor>(
 
 /// The pure part: which task comes next and what the batch answers.
 struct Sequence {
-    tasks: VecDeque<TaskRequest>,
+    batch: TaskBatch,
+    /// Inputs not yet run; each becomes a task (a copy of the code) only when it runs.
+    inputs: VecDeque<Option<String>>,
     answers: Vec<BatchAnswer>,
     ran: Ran,
     bytes: usize,
 }
 
 impl Sequence {
-    fn new(batch: TaskBatch) -> Self {
+    fn new(mut batch: TaskBatch) -> Self {
+        let inputs = VecDeque::from(std::mem::take(&mut batch.inputs));
         let mut sequence = Self {
-            tasks: batch.tasks().collect(),
-            answers: Vec::with_capacity(batch.inputs.len()),
+            answers: Vec::with_capacity(inputs.len().min(MAX_BATCH_TASKS)),
+            batch,
+            inputs,
             ran: Vec::new(),
             bytes: 0,
         };
-        if sequence.tasks.len() > MAX_BATCH_TASKS {
+        // Decoding refuses more; a batch built in this process could still hold more.
+        if sequence.inputs.len() > MAX_BATCH_TASKS {
             sequence.answer_rest(TaskResponse::error(
                 ErrorKind::Rejected,
                 format!("a batch holds at most {MAX_BATCH_TASKS} tasks"),
@@ -78,7 +83,8 @@ impl Sequence {
     }
 
     fn next_task(&mut self) -> Option<TaskRequest> {
-        self.tasks.pop_front()
+        let input = self.inputs.pop_front()?;
+        Some(self.batch.task(input))
     }
 
     /// The answer of the task last taken, after `elapsed`. A task refused (busy, stopping,
@@ -123,7 +129,7 @@ impl Sequence {
 
     /// Answer every task not yet run with `response` (and no node time).
     fn answer_rest(&mut self, response: TaskResponse) {
-        for _ in self.tasks.drain(..) {
+        for _ in self.inputs.drain(..) {
             self.answers.push(BatchAnswer {
                 response: response.clone(),
                 micros: 0,
