@@ -117,7 +117,7 @@ impl Sequence {
 
     /// The batch used its time before `next` ran: it and the rest are answered `busy`.
     fn out_of_time(&mut self, next: TaskRequest, budget: Duration) {
-        self.tasks.push_front(next);
+        self.inputs.push_front(next.input);
         self.answer_rest(TaskResponse::error(
             ErrorKind::Busy,
             format!(
