@@ -101,6 +101,34 @@ fn hostile_tasks_end_with_typed_errors_and_the_node_survives() {
 }
 
 #[test]
+fn a_task_cannot_import_files_nor_tell_whether_they_exist() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    std::fs::write(cwd.path().join("creds.json"), r#"{"k":"s3cret"}"#).expect("write creds");
+    std::fs::write(cwd.path().join("lib.js"), "export default 's3cret';").expect("write module");
+    let relay = Relay::start();
+    let _node = Node::start_in(&relay, cwd.path(), &[]);
+    let relay = relay.tcp();
+    let import = |specifier: &str, attributes: &str| {
+        let file = task_file(&format!(
+            "async function() {{ return (await import({specifier:?}{attributes})).default; }}"
+        ));
+        let result = run_json(&relay, &[], path_of(&file));
+        assert!(!result.to_string().contains("s3cret"), "{result}");
+        assert_eq!(result["error"]["kind"], "thrown", "{result}");
+        result["error"]["message"].clone()
+    };
+    let json = ", {with: {type: 'json'}}";
+    let existing = import("creds.json", json);
+    assert_eq!(import("missing.json", json), existing);
+    assert_eq!(import("./creds.json", json), existing);
+    assert_eq!(import("/etc/hostname", json), existing);
+    assert_eq!(import("lib.js", ""), existing);
+    assert_eq!(import("missing.js", ""), existing);
+    // Tasks are scripts: a static import does not even parse.
+    expect_kind(&relay, "import k from './lib.js'; k", "syntax");
+}
+
+#[test]
 fn console_output_comes_back_capped() {
     let relay = Relay::start();
     let _node = Node::start(&relay, &[]);
