@@ -6,10 +6,12 @@
 //! memory limit is a heap cap inside the worker ([`crate::memory`]). A killed or dead worker
 //! is replaced; no other task sees it.
 
+pub mod confine;
 mod frame;
 mod process;
 pub mod worker;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::EngineLimits;
@@ -49,6 +51,8 @@ pub fn start(limits: SandboxLimits, workers: usize) -> std::io::Result<Sandbox> 
             engine: limits.engine,
             max_memory_bytes: limits.max_memory_bytes,
         },
+        // Created 0700.
+        dir: Arc::new(tempfile::Builder::new().prefix("pws-sandbox-").tempdir()?),
     };
     Ok(Pool::start(spawn, limits.max_time, workers))
 }
