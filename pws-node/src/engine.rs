@@ -577,6 +577,15 @@ mod tests {
         let total: usize = flood.logs.iter().map(String::len).sum();
         assert!(total <= 64 + 40, "{total} bytes kept");
         assert!(flood.logs.last().unwrap().contains("truncated"));
+        let empty = engine.run(
+            engine.prepare(),
+            &TaskRequest::new("for (let i = 0; i < 1000; i++) console.log(); 0"),
+        );
+        assert_eq!(
+            empty.logs.len(),
+            64 + 1,
+            "64 empty lines, then the truncation line"
+        );
     }
 
     #[test]
