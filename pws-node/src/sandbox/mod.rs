@@ -11,6 +11,7 @@ mod frame;
 mod process;
 pub mod worker;
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,8 +52,12 @@ pub fn start(limits: SandboxLimits, workers: usize) -> std::io::Result<Sandbox> 
             engine: limits.engine,
             max_memory_bytes: limits.max_memory_bytes,
         },
-        // Created 0700.
-        dir: Arc::new(tempfile::Builder::new().prefix("pws-sandbox-").tempdir()?),
+        dir: Arc::new(
+            tempfile::Builder::new()
+                .prefix("pws-sandbox-")
+                .permissions(std::fs::Permissions::from_mode(0o700))
+                .tempdir()?,
+        ),
     };
     Ok(Pool::start(spawn, limits.max_time, workers))
 }
