@@ -1,5 +1,5 @@
-//! `console.log` and friends for tasks: output is captured (not printed), capped per task,
-//! and returned with the task's answer.
+//! `console.log` and friends for tasks: output is captured (not printed), capped per task
+//! (each line counts its length plus one), and returned with the task's answer.
 
 use std::cell::RefCell;
 
@@ -61,8 +61,11 @@ fn log(_this: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsV
         .map(|value| format_value(value, context))
         .collect::<Vec<_>>()
         .join(" ");
+    // Every line costs at least a byte (its newline), or ten million empty lines would be
+    // kept for free.
+    let cost = line.len() + 1;
     CAPTURE.with_borrow_mut(|capture| {
-        if capture.bytes + line.len() > capture.max_bytes {
+        if capture.bytes + cost > capture.max_bytes {
             capture.truncated = true;
             capture.lines.push(format!(
                 "[console output truncated at {} bytes]",
@@ -75,7 +78,7 @@ fn log(_this: &JsValue, args: &[JsValue], context: &mut Context) -> JsResult<JsV
                 "[console output truncated at {MAX_LOG_LINES} lines]"
             ));
         } else {
-            capture.bytes += line.len();
+            capture.bytes += cost;
             capture.lines.push(line);
         }
     });

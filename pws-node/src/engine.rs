@@ -1,11 +1,19 @@
 //! The Boa engine: each task runs in a fresh `Context` (its own global object and
 //! intrinsics, so nothing one task does is visible to the next) with Boa's runtime limits,
-//! which JavaScript cannot catch. This runs inside a sandbox worker process (see
-//! [`crate::sandbox`]), which adds the limits Boa cannot enforce itself.
+//! which JavaScript cannot catch, and no module loader ([`NoModules`]). This runs inside a
+//! sandbox worker process (see [`crate::sandbox`]), which adds the limits Boa cannot enforce
+//! itself.
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use boa_engine::builtins::promise::PromiseState;
+use boa_engine::context::ContextBuilder;
 use boa_engine::error::{EngineError, RuntimeLimitError};
-use boa_engine::{Context, JsError, JsObject, JsValue, Script, Source, js_string};
+use boa_engine::module::{ModuleLoader, ModuleRequest, Referrer};
+use boa_engine::{
+    Context, JsError, JsNativeError, JsObject, JsResult, JsValue, Module, Script, Source, js_string,
+};
 use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest, TaskResponse};
 use serde::{Deserialize, Serialize};
 
@@ -56,7 +64,10 @@ impl Engine {
 
     /// Build the context for the next task (about 0.3 ms; do it before the task arrives).
     pub fn prepare(&self) -> FreshContext {
-        let mut context = Context::default();
+        let mut context = ContextBuilder::new()
+            .module_loader(Rc::new(NoModules))
+            .build()
+            .expect("a context with Boa's default hooks builds");
         let limits = context.runtime_limits_mut();
         limits.set_loop_iteration_limit(self.limits.loop_iterations);
         limits.set_recursion_limit(self.limits.recursion);
@@ -79,6 +90,26 @@ impl Engine {
             outcome,
             logs: console::take_captured(),
         }
+    }
+}
+
+/// What every `import()` of a task fails with.
+pub const NO_MODULES: &str = "modules cannot be loaded on this node";
+
+/// The module loader of every task's context: it refuses every specifier with the same
+/// message, so a task can neither read the node's files as modules nor learn from the error
+/// whether a path exists. (A context built without a loader gets Boa's default one, which
+/// loads files and JSON from the process's working directory.)
+struct NoModules;
+
+impl ModuleLoader for NoModules {
+    fn load_imported_module(
+        self: Rc<Self>,
+        _referrer: Referrer,
+        _request: ModuleRequest,
+        _context: &RefCell<&mut Context>,
+    ) -> impl Future<Output = JsResult<Module>> {
+        std::future::ready(Err(JsNativeError::typ().with_message(NO_MODULES).into()))
     }
 }
 
@@ -485,6 +516,32 @@ mod tests {
     }
 
     #[test]
+    fn no_module_loads_and_the_error_does_not_tell_whether_a_file_exists() {
+        // Unit tests run in the crate's directory, where Cargo.toml exists.
+        assert!(std::path::Path::new("Cargo.toml").exists());
+        let import = |specifier: &str| match run_task(
+            &format!(
+                "async function() {{ return (await import({specifier:?}, {{with: {{type: 'json'}}}})).default; }}"
+            ),
+            None,
+        ) {
+            Outcome::Error(e) => (e.kind, e.message),
+            Outcome::Ok(json) => panic!("import({specifier}) returned {json}"),
+        };
+        let existing = import("./Cargo.toml");
+        assert_eq!(existing.0, ErrorKind::Thrown);
+        assert!(existing.1.contains(NO_MODULES), "{}", existing.1);
+        for other in ["Cargo.toml", "./missing.json", "/etc/passwd", "../../x.js"] {
+            assert_eq!(import(other), existing, "import({other})");
+        }
+        // A task is a script, where a static import is a syntax error.
+        assert_eq!(
+            error_kind("import x from './Cargo.toml'; x"),
+            ErrorKind::Syntax
+        );
+    }
+
+    #[test]
     fn replacing_json_does_not_change_the_result() {
         assert_eq!(
             ok("JSON.stringify = () => 'lies'; JSON.parse = null; [1]"),
@@ -520,6 +577,15 @@ mod tests {
         let total: usize = flood.logs.iter().map(String::len).sum();
         assert!(total <= 64 + 40, "{total} bytes kept");
         assert!(flood.logs.last().unwrap().contains("truncated"));
+        let empty = engine.run(
+            engine.prepare(),
+            &TaskRequest::new("for (let i = 0; i < 1000; i++) console.log(); 0"),
+        );
+        assert_eq!(
+            empty.logs.len(),
+            64 + 1,
+            "64 empty lines, then the truncation line"
+        );
     }
 
     #[test]

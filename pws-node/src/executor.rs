@@ -112,11 +112,16 @@ impl Trigger {
     }
 }
 
-/// The wall-clock time `task` may run: what its submitter asked for, at most `max_time`.
+/// The shortest time limit a task gets, whatever its submitter asked: a task that is
+/// stopped costs its worker, and starting another is far dearer than 10 ms.
+pub const MIN_TIME: Duration = Duration::from_millis(10);
+
+/// The wall-clock time `task` may run: what its submitter asked for, at least [`MIN_TIME`],
+/// at most `max_time`.
 pub fn time_limit(task: &TaskRequest, max_time: Duration) -> Duration {
     task.timeout_ms
         .map(Duration::from_millis)
-        .map_or(max_time, |asked| asked.min(max_time))
+        .map_or(max_time, |asked| asked.max(MIN_TIME).min(max_time))
 }
 
 /// The answer of a task stopped at its time limit.
@@ -128,4 +133,26 @@ pub fn timed_out(limit: Duration) -> TaskError {
             limit.as_secs_f64()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_limits_are_what_was_asked_within_bounds() {
+        let max = Duration::from_secs(30);
+        let asking = |ms| TaskRequest {
+            timeout_ms: ms,
+            ..TaskRequest::new("1")
+        };
+        assert_eq!(time_limit(&asking(None), max), max);
+        assert_eq!(
+            time_limit(&asking(Some(500)), max),
+            Duration::from_millis(500)
+        );
+        assert_eq!(time_limit(&asking(Some(0)), max), MIN_TIME);
+        assert_eq!(time_limit(&asking(Some(1)), max), MIN_TIME);
+        assert_eq!(time_limit(&asking(Some(60_000)), max), max);
+    }
 }

@@ -12,6 +12,8 @@
 //! `progress` globals and the [`memory`] limit) also build for `wasm32`, where the browser node
 //! (`web-node`) runs the same loop with Web Workers as its executor.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod budget;
 mod console;
 pub mod engine;
 pub mod executor;

@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Parser;
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
-use pws_node::{EngineLimits, NodeConfig, Report, SandboxLimits};
+use pws_node::{EngineLimits, NodeConfig, Report, SandboxLimits, budget};
 
 #[global_allocator]
 static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
@@ -18,9 +18,15 @@ struct Args {
     /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it).
     #[arg(long, env = "PWS_RELAY")]
     relay: Multiaddr,
-    /// Tasks run at once; more are answered "busy". Default: the number of CPU cores.
+    /// Tasks run at once; more are answered "busy". Default: the number of CPU cores, or
+    /// fewer if they do not fit in --max-total-memory.
     #[arg(long)]
     slots: Option<u32>,
+    /// Memory the node and all its tasks may use together, in MiB. Each slot counts its
+    /// --max-memory plus 320 MiB (task stack and engine), and the node keeps 256 MiB;
+    /// --slots beyond that is refused. Default: half of the machine's memory.
+    #[arg(long)]
+    max_total_memory: Option<u64>,
     /// Where the node keeps its identity. Default: the platform data dir (e.g. ~/.local/share/pws/node).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -48,11 +54,7 @@ fn main() -> Result<()> {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::logging::init();
     let args = Args::parse();
-    let slots = match args.slots {
-        Some(0) => anyhow::bail!("--slots must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-    };
+
     let max_time = Duration::try_from_secs_f64(args.max_time)
         .ok()
         .filter(|t| !t.is_zero())
@@ -60,6 +62,7 @@ fn main() -> Result<()> {
     if args.max_memory == 0 {
         anyhow::bail!("--max-memory must be at least 1 MiB");
     }
+    let slots = slots_within_budget(&args)?;
     let listen = if args.relay_only {
         Vec::new()
     } else if args.listen.is_empty() {
@@ -94,6 +97,53 @@ fn main() -> Result<()> {
             };
             pws_node::run(config, stop_signal()?, report).await
         })
+}
+
+/// `--slots` (default: the CPU cores), checked against `--max-total-memory`: an explicit
+/// number that does not fit is refused, the default is lowered to what fits.
+fn slots_within_budget(args: &Args) -> Result<u32> {
+    const MIB: u64 = 1024 * 1024;
+    let per_task = args.max_memory as u64 * MIB;
+    let total = args
+        .max_total_memory
+        .map_or_else(budget::default_total_bytes, |mib| mib.saturating_mul(MIB));
+    let fit = u32::try_from(budget::slots_that_fit(total, per_task)).unwrap_or(u32::MAX);
+    let needs = |slots: u32| {
+        (budget::NODE_RESERVE_BYTES + u64::from(slots) * budget::slot_bytes(per_task)) / MIB
+    };
+    if fit == 0 {
+        anyhow::bail!(
+            "--max-total-memory {} MiB cannot hold even one slot with --max-memory {} MiB \
+             (that needs {} MiB); raise --max-total-memory or lower --max-memory",
+            total / MIB,
+            args.max_memory,
+            needs(1)
+        );
+    }
+    match args.slots {
+        Some(0) => anyhow::bail!("--slots must be at least 1"),
+        Some(slots) if slots > fit => anyhow::bail!(
+            "--slots {slots} with --max-memory {} MiB needs {} MiB, more than \
+             --max-total-memory {} MiB allows ({fit} slots fit); lower --slots or \
+             --max-memory, or raise --max-total-memory",
+            args.max_memory,
+            needs(slots),
+            total / MIB
+        ),
+        Some(slots) => Ok(slots),
+        None => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+            if cores > fit {
+                tracing::warn!(
+                    "running {fit} slots, not one per core ({cores}): more do not fit in \
+                     {} MiB of memory with --max-memory {} MiB",
+                    total / MIB,
+                    args.max_memory
+                );
+            }
+            Ok(cores.min(fit))
+        }
+    }
 }
 
 /// `--data-dir`, else the platform data directory (e.g. `~/.local/share/pws/node`).

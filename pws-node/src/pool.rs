@@ -1,7 +1,9 @@
 //! A pool of task workers, whatever a worker is (a sandbox process natively, a Web Worker in
 //! a browser): tasks take an idle worker (or start one), the time limit and cancellation are
 //! enforced here, and a worker that overran, was cancelled or died is dropped — which ends
-//! it — and replaced in the background, so no other task ever sees it.
+//! it — and replaced in the background, so no other task ever sees it. Worker starts are
+//! rate-limited ([`StartBudget`]): tasks that kill their worker again and again cannot make
+//! the node spend its time starting workers.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -10,6 +12,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
 use pws_net::rt;
+use web_time::Instant;
 
 use crate::executor::{
     BoxedFuture, Cancel, Executor, MaybeSend, MaybeSync, Progress, TaskFuture, time_limit,
@@ -80,6 +83,39 @@ struct Inner<W: Worker> {
     /// Wall-clock time a task may run; a submitter may ask for less.
     max_time: Duration,
     idle: Mutex<Vec<W>>,
+    starts: Mutex<StartBudget>,
+}
+
+/// Worker starts a pool may make per second once its burst is spent.
+const STARTS_PER_SECOND: f64 = 20.0;
+
+/// A token bucket for worker starts: a burst of one per worker the pool keeps, refilled at
+/// [`STARTS_PER_SECOND`]. A start beyond it waits its turn.
+struct StartBudget {
+    /// Starts available now; negative when starts are queued.
+    tokens: f64,
+    burst: f64,
+    refilled: Instant,
+}
+
+impl StartBudget {
+    fn new(burst: usize) -> Self {
+        let burst = burst.max(1) as f64;
+        Self {
+            tokens: burst,
+            burst,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Take a start; returns how long to wait before making it.
+    fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * STARTS_PER_SECOND).min(self.burst);
+        self.refilled = now;
+        self.tokens -= 1.0;
+        Duration::from_secs_f64((-self.tokens).max(0.0) / STARTS_PER_SECOND)
+    }
 }
 
 impl<W: Worker> Pool<W> {
@@ -91,6 +127,7 @@ impl<W: Worker> Pool<W> {
                 config,
                 max_time,
                 idle: Mutex::default(),
+                starts: Mutex::new(StartBudget::new(workers)),
             }),
         };
         for _ in 0..workers {
@@ -135,20 +172,30 @@ impl<W: Worker> Pool<W> {
         let idle = self.inner.idle.lock().expect("pool lock").pop();
         match idle {
             Some(worker) => Ok(worker),
-            None => W::start(&self.inner.config).await,
+            None => self.inner.start().await,
         }
     }
 
     /// Start a worker in the background and keep it for the next task.
     fn replenish(&self) {
         let inner = self.inner.clone();
-        let starting = W::start(&inner.config);
         rt::spawn(async move {
-            match starting.await {
+            match inner.start().await {
                 Ok(worker) => inner.idle.lock().expect("pool lock").push(worker),
                 Err(e) => tracing::warn!("cannot start a task worker: {e}"),
             }
         });
+    }
+}
+
+impl<W: Worker> Inner<W> {
+    /// Start a worker when the start budget allows.
+    async fn start(&self) -> Result<W, String> {
+        let wait = self.starts.lock().expect("pool lock").take(Instant::now());
+        if !wait.is_zero() {
+            rt::sleep(wait).await;
+        }
+        W::start(&self.config).await
     }
 }
 
@@ -164,5 +211,30 @@ impl<W: Worker> Executor for Pool<W> {
 
     fn time_limit(&self, task: &TaskRequest) -> Duration {
         time_limit(task, self.inner.max_time)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_starts_beyond_the_burst_wait_their_turn() {
+        let now = Instant::now();
+        let mut budget = StartBudget::new(2);
+        assert_eq!(budget.take(now), Duration::ZERO);
+        assert_eq!(budget.take(now), Duration::ZERO);
+        let step = Duration::from_secs_f64(1.0 / STARTS_PER_SECOND);
+        let close = |a: Duration, b: Duration| a.abs_diff(b) < Duration::from_micros(10);
+        assert!(close(budget.take(now), step));
+        assert!(
+            close(budget.take(now), step * 2),
+            "queued starts spread out"
+        );
+        // A second later the bucket is full again, never fuller than its burst.
+        let later = now + Duration::from_secs(1);
+        assert_eq!(budget.take(later), Duration::ZERO);
+        assert_eq!(budget.take(later), Duration::ZERO);
+        assert!(close(budget.take(later), step));
     }
 }

@@ -18,7 +18,9 @@ pub mod submit;
 pub use binaries::{bin, bin_dir};
 pub use network::{Node, Relay};
 pub use nix::sys::signal::Signal;
-pub use process::{Finished, Process, READY_TIMEOUT, children_of, signal};
+pub use process::{
+    Finished, Process, READY_TIMEOUT, children_of, rss_bytes, rss_with_children, signal,
+};
 pub use submit::{
     SUBMIT_TIMEOUT, Submit, SubmitterDir, json_lines, list_nodes, parse_json_line, run_json,
     wait_until_busy,

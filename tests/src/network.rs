@@ -1,6 +1,7 @@
 //! The network under test: the `relay` and `pws-node` binaries on loopback, each with a
 //! temporary data directory, ready once they print their readiness lines.
 
+use std::path::Path;
 use std::process::Command;
 
 use libp2p::Multiaddr;
@@ -131,8 +132,20 @@ impl Node {
 
     /// A node with exactly these arguments (besides relay and data dir).
     pub fn start_with(relay: &Relay, args: &[&str]) -> Node {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_command(relay, args, Command::new(bin("pws-node")))
+    }
+
+    /// A node listening on loopback, started in the working directory `cwd`.
+    pub fn start_in(relay: &Relay, cwd: &Path, extra_args: &[&str]) -> Node {
         let mut command = Command::new(bin("pws-node"));
+        command.current_dir(cwd);
+        let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(extra_args);
+        Self::start_command(relay, &args, command)
+    }
+
+    fn start_command(relay: &Relay, args: &[&str], mut command: Command) -> Node {
+        let data_dir = tempfile::tempdir().expect("temp dir");
         command
             .arg("--relay")
             .arg(relay.tcp())

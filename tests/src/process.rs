@@ -62,6 +62,21 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Resident memory of the process `pid` in bytes (`VmRSS` in `/proc/<pid>/status`), if it
+/// still runs.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Resident memory of `pid` and all its children (a node and its sandbox workers).
+pub fn rss_with_children(pid: u32) -> u64 {
+    let children = children_of(pid).into_iter().filter_map(rss_bytes);
+    rss_bytes(pid).unwrap_or(0) + children.sum::<u64>()
+}
+
 /// The parent pid in `/proc/<pid>/stat`: the second field after the command name, which is
 /// in parentheses and may itself contain spaces and parentheses.
 fn parent_of(pid: u32) -> Option<u32> {
@@ -74,9 +89,10 @@ fn parent_of(pid: u32) -> Option<u32> {
 pub(crate) fn command_line(command: &Command) -> String {
     let envs = command.get_envs().filter_map(|(key, value)| {
         let value = value?;
-        let is_home = HOME_VARIABLES
-            .iter()
-            .any(|(name, _)| OsStr::new(name) == key);
+        let is_home = key == "TMPDIR"
+            || HOME_VARIABLES
+                .iter()
+                .any(|(name, _)| OsStr::new(name) == key);
         (!is_home).then(|| format!("{}={}", key.display(), value.display()))
     });
     let words = std::iter::once(command.get_program())
@@ -153,6 +169,10 @@ impl Process {
         for (variable, below) in HOME_VARIABLES {
             command.env(variable, home.path().join(below));
         }
+        // Temporary files too (a node's sandbox directory), so a killed child leaves none.
+        let tmp = home.path().join("tmp");
+        std::fs::create_dir(&tmp).expect("temp dir for the child");
+        command.env("TMPDIR", &tmp);
         if !command.get_envs().any(|(key, _)| key == "RUST_LOG") {
             let level = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
             command.env("RUST_LOG", level);

@@ -6,10 +6,13 @@
 //! memory limit is a heap cap inside the worker ([`crate::memory`]). A killed or dead worker
 //! is replaced; no other task sees it.
 
+pub mod confine;
 mod frame;
 mod process;
 pub mod worker;
 
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::EngineLimits;
@@ -49,6 +52,12 @@ pub fn start(limits: SandboxLimits, workers: usize) -> std::io::Result<Sandbox> 
             engine: limits.engine,
             max_memory_bytes: limits.max_memory_bytes,
         },
+        dir: Arc::new(
+            tempfile::Builder::new()
+                .prefix("pws-sandbox-")
+                .permissions(std::fs::Permissions::from_mode(0o700))
+                .tempdir()?,
+        ),
     };
     Ok(Pool::start(spawn, limits.max_time, workers))
 }

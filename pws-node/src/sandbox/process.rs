@@ -1,16 +1,18 @@
-//! The node's side of one sandbox worker: start it, hand it a task and read its progress
-//! and answer; when it dies, tell why from its exit and its last words on stderr. Dropping
-//! it kills the process.
+//! The node's side of one sandbox worker: start it (off the network loop) and wait until it
+//! has confined itself, hand it a task and read its progress and answer; when it dies, tell
+//! why from its exit and its last words on stderr. Dropping it kills the process.
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use pws_net::protocol::{TaskRequest, TaskResponse};
+use pws_net::protocol::{TaskError, TaskRequest, TaskResponse};
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 
+use super::confine::Confinement;
 use super::frame;
 use super::worker::{WORKER_ENV, WorkerConfig, WorkerMessage};
 use crate::engine::ENGINE;
@@ -21,11 +23,16 @@ use crate::pool::{Death, Worker};
 const STDERR_TAIL_BYTES: usize = 4096;
 /// How long a dead worker's exit status and stderr are awaited.
 const DEATH_GRACE: Duration = Duration::from_secs(2);
+/// How long a new worker may take to confine itself and say it is ready.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How to start a worker: which executable, with which limits.
+/// How to start a worker: which executable, with which limits, in which directory.
 pub struct WorkerSpawn {
     pub program: PathBuf,
     pub config: WorkerConfig,
+    /// An empty directory only the node's user can enter, removed with the pool: the
+    /// workers' working directory.
+    pub dir: Arc<tempfile::TempDir>,
 }
 
 pub struct WorkerProcess {
@@ -39,8 +46,15 @@ impl Worker for WorkerProcess {
     type Config = WorkerSpawn;
 
     fn start(spawn: &WorkerSpawn) -> BoxedFuture<Result<Self, String>> {
-        let started = Self::spawn(spawn).map_err(|e| e.to_string());
-        Box::pin(std::future::ready(started))
+        let command = Self::command(spawn);
+        Box::pin(async move {
+            // Starting a process blocks for a while: never on the network loop.
+            let worker = tokio::task::spawn_blocking(move || Self::spawn(command))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            worker.ready().await
+        })
     }
 
     async fn run(
@@ -54,6 +68,9 @@ impl Worker for WorkerProcess {
                 match frame::read_async::<WorkerMessage>(&mut self.stdout).await? {
                     Some(WorkerMessage::Progress(fraction)) => progress(fraction),
                     Some(WorkerMessage::Done(response)) => return Ok(Some(response)),
+                    Some(WorkerMessage::Ready(_)) => {
+                        return Err(std::io::Error::other("a worker is ready only once"));
+                    }
                     None => return Ok::<_, std::io::Error>(None),
                 }
             }
@@ -70,20 +87,28 @@ impl Worker for WorkerProcess {
 }
 
 impl WorkerProcess {
-    fn spawn(spawn: &WorkerSpawn) -> std::io::Result<Self> {
-        let mut child = Command::new(&spawn.program)
+    /// The worker's command: nothing of the node's environment or working directory is
+    /// passed on.
+    fn command(spawn: &WorkerSpawn) -> Command {
+        let mut command = Command::new(&spawn.program);
+        command
+            .env_clear()
             .env(
                 WORKER_ENV,
                 serde_json::to_string(&spawn.config).expect("config serializes"),
             )
-            .env_remove("RUST_LOG")
             // mimalloc would otherwise commit its arenas eagerly: 5 MB more per idle worker.
             .env("MIMALLOC_ARENA_EAGER_COMMIT", "0")
+            .current_dir(spawn.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
+            .kill_on_drop(true);
+        command
+    }
+
+    fn spawn(mut command: Command) -> std::io::Result<Self> {
+        let mut child = command.spawn()?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
@@ -108,6 +133,26 @@ impl WorkerProcess {
         })
     }
 
+    /// Wait for the worker's first message, which says how it confined itself.
+    async fn ready(mut self) -> Result<Self, String> {
+        let first = tokio::time::timeout(
+            START_TIMEOUT,
+            frame::read_async::<WorkerMessage>(&mut self.stdout),
+        )
+        .await;
+        match first {
+            Ok(Ok(Some(WorkerMessage::Ready(confinement)))) => {
+                report_once(&confinement);
+                Ok(self)
+            }
+            Ok(Ok(Some(_))) => Err("the sandbox worker spoke before it was ready".into()),
+            Err(_) => Err(format!(
+                "the sandbox worker was not ready within {START_TIMEOUT:?}"
+            )),
+            Ok(Ok(None) | Err(_)) => Err(TaskError::from(self.cause_of_death().await).message),
+        }
+    }
+
     async fn cause_of_death(&mut self) -> Death {
         let status = match tokio::time::timeout(DEATH_GRACE, self.child.wait()).await {
             Ok(Ok(status)) => Some(status),
@@ -122,6 +167,23 @@ impl WorkerProcess {
         };
         classify_death(status, &last_words)
     }
+}
+
+/// Log once per node what its workers enforce, and warn about what they cannot.
+fn report_once(confinement: &Confinement) {
+    static REPORTED: Once = Once::new();
+    REPORTED.call_once(|| {
+        tracing::info!(
+            "sandbox workers are confined: {}",
+            confinement.enforced.join("; ")
+        );
+        if !confinement.missing.is_empty() {
+            tracing::warn!(
+                "sandbox workers run WITHOUT: {}",
+                confinement.missing.join("; ")
+            );
+        }
+    });
 }
 
 /// Rust reports an allocation refused by the memory limit and a stack overflow in fixed

@@ -1,12 +1,15 @@
 //! The sandbox worker: a child process of the node (the same executable, started with
-//! [`WORKER_ENV`] set) that runs tasks one at a time, under a heap limit, and that the node
-//! kills when a task overruns its time.
+//! [`WORKER_ENV`] set, an empty environment otherwise and an empty private working
+//! directory) that confines itself ([`super::confine`]), then runs tasks one at a time,
+//! under a heap limit, and that the node kills when a task overruns its time.
 
 use std::io;
+use std::sync::mpsc;
 
 use pws_net::protocol::TaskRequest;
 use serde::{Deserialize, Serialize};
 
+use super::confine::{self, Confinement};
 use super::frame;
 use crate::engine::EngineLimits;
 use crate::runner::TaskRunner;
@@ -15,7 +18,10 @@ use crate::runner::TaskRunner;
 pub const WORKER_ENV: &str = "PWS_SANDBOX_WORKER";
 /// Tasks run on a thread with a large stack so that deep nesting hits Boa's limits, not
 /// the end of the stack (which still only kills the worker).
-const TASK_STACK_BYTES: usize = 256 * 1024 * 1024;
+pub const TASK_STACK_BYTES: usize = 256 * 1024 * 1024;
+/// Address space a worker needs besides its task stack and heap: the executable and its
+/// libraries, and the 1 GiB arena mimalloc reserves up front (measured: 1.11 GiB).
+const ENGINE_ADDRESS_SPACE_BYTES: u64 = 1536 * 1024 * 1024;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerConfig {
@@ -24,9 +30,23 @@ pub struct WorkerConfig {
     pub max_memory_bytes: usize,
 }
 
-/// What a worker writes to the node while a task runs: progress, then the answer.
+impl WorkerConfig {
+    /// The worker's `RLIMIT_AS`, a backstop behind the allocator's heap limit: twice the heap
+    /// (mimalloc maps more than it hands out: a 256 MiB heap bomb peaked at 590 MiB more
+    /// address space), the task stack and the engine.
+    pub fn address_space_bytes(&self) -> u64 {
+        (self.max_memory_bytes as u64)
+            .saturating_mul(2)
+            .saturating_add(TASK_STACK_BYTES as u64)
+            .saturating_add(ENGINE_ADDRESS_SPACE_BYTES)
+    }
+}
+
+/// What a worker writes to the node: once started, how it is confined; while a task runs,
+/// progress, then the answer.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum WorkerMessage {
+    Ready(Confinement),
     Progress(f64),
     Done(pws_net::protocol::TaskResponse),
 }
@@ -51,12 +71,9 @@ pub fn run_if_requested() {
         .ok_or_else(|| io::Error::other("the worker configuration is not UTF-8"))
         .and_then(|text| serde_json::from_str::<WorkerConfig>(text).map_err(io::Error::other))
         .and_then(|config| {
-            std::thread::Builder::new()
-                .name("pws-sandbox".into())
-                .stack_size(TASK_STACK_BYTES)
-                .spawn(move || serve(config))?
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the sandbox thread panicked")))
+            run_confined(config.address_space_bytes(), move |confinement| {
+                serve(config, confinement)
+            })
         });
     std::process::exit(match result {
         Ok(()) => 0,
@@ -67,8 +84,33 @@ pub fn run_if_requested() {
     });
 }
 
-fn serve(config: WorkerConfig) -> io::Result<()> {
+/// Confine this process, then run `work` on a thread with the task stack, once nothing
+/// more can be confined, handing it what was enforced. Every sandbox worker starts this way
+/// (and so does the test that proves the confinement from inside a worker).
+pub fn run_confined<T: Send + 'static>(
+    address_space_bytes: u64,
+    work: impl FnOnce(Confinement) -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let mut confinement = confine::confine(address_space_bytes);
+    let (confined, wait_confined) = mpsc::sync_channel(1);
+    let thread = std::thread::Builder::new()
+        .name("pws-sandbox".into())
+        .stack_size(TASK_STACK_BYTES)
+        .spawn(move || match wait_confined.recv() {
+            Ok(confinement) => work(confinement),
+            Err(_) => Err(io::Error::other("the worker was not confined")),
+        })?;
+    // The task thread was the last one: from now on there are no new threads or processes.
+    confine::forbid_new_processes(&mut confinement);
+    let _ = confined.send(confinement);
+    thread
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("the sandbox thread panicked")))
+}
+
+fn serve(config: WorkerConfig, confinement: Confinement) -> io::Result<()> {
     let mut runner = TaskRunner::new(config.engine, config.max_memory_bytes);
+    frame::write(&mut io::stdout().lock(), &WorkerMessage::Ready(confinement))?;
     let mut input = io::stdin().lock();
     while let Some(task) = frame::read::<TaskRequest>(&mut input)? {
         let response = runner.run(&task, |fraction| {
