@@ -7,7 +7,8 @@
 //! is replaced; no other task sees it.
 
 pub mod confine;
-mod frame;
+// Public for the fuzz targets: both sides of a worker decode these frames.
+pub mod frame;
 mod process;
 pub mod worker;
 

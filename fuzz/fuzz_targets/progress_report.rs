@@ -1,0 +1,8 @@
+//! A progress report, as a submitter decodes it from a node.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use pws_net::protocol::{ProgressReport, from_cbor};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = from_cbor::<ProgressReport>(data);
+});
