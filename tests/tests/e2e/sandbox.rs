@@ -49,7 +49,9 @@ fn hostile_tasks_end_with_typed_errors_and_the_node_survives() {
     let relay = Relay::start();
     let _node = Node::start(
         &relay,
-        &["--slots", "1", "--max-time", "3", "--max-memory", "128"],
+        // A small heap so that the memory bomb below reaches it well before the time limit,
+        // even on a loaded machine.
+        &["--slots", "1", "--max-time", "3", "--max-memory", "48"],
     );
     let relay = relay.tcp();
 
