@@ -14,7 +14,7 @@ use pws_net::protocol::{
 use pws_tests::{Node, Relay};
 use tokio::sync::watch;
 
-use crate::wire::{exchange_on, raw_peer};
+use crate::wire::{exchange_on, raw_peer, raw_swarm};
 
 /// Resident memory of process `pid`, in bytes.
 fn rss_bytes(pid: u32) -> u64 {
@@ -196,30 +196,12 @@ fn connection_flood(
     dials: usize,
 ) -> (libp2p_stream::Control, watch::Receiver<Connections>) {
     use futures::StreamExt;
+    use libp2p::PeerId;
     use libp2p::swarm::SwarmEvent;
     use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-    use libp2p::{Multiaddr, PeerId, SwarmBuilder, noise, tcp, yamux};
 
     let node_id: PeerId = node.peer_id.parse().unwrap();
-    let node_addr: Multiaddr = node
-        .addrs
-        .iter()
-        .find(|addr| addr.contains("/tcp/"))
-        .expect("node has a TCP address")
-        .parse()
-        .unwrap();
-    let mut swarm = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let (mut swarm, node_addr) = raw_swarm(node);
     let control = swarm.behaviour().new_control();
     for _ in 0..dials {
         let dial = DialOpts::peer_id(node_id)

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use libp2p::{Multiaddr, PeerId, StreamProtocol, SwarmBuilder, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, noise, tcp, yamux};
 use pws_net::protocol::{
     BATCH_PROTOCOL, BatchResponse, ErrorKind, MAX_BATCH_TASKS, Outcome, TASK_PROTOCOL, TaskBatch,
     TaskRequest, TaskResponse, from_cbor, to_cbor,
@@ -54,6 +54,15 @@ async fn assert_still_serves(relay: &Relay, node: &Node) {
 
 /// A bare libp2p peer connected to `node` over TCP, able to open raw protocol streams.
 pub(crate) fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
+    let (mut swarm, node_addr) = raw_swarm(node);
+    let control = swarm.behaviour().new_control();
+    swarm.dial(node_addr).unwrap();
+    tokio::spawn(async move { while swarm.next().await.is_some() {} });
+    (control, node.peer_id.parse().unwrap())
+}
+
+/// A bare libp2p swarm over TCP that opens raw protocol streams, and `node`'s TCP address.
+pub(crate) fn raw_swarm(node: &Node) -> (Swarm<libp2p_stream::Behaviour>, Multiaddr) {
     let node_addr: Multiaddr = node
         .addrs
         .iter()
@@ -61,7 +70,7 @@ pub(crate) fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
         .expect("node has a TCP address")
         .parse()
         .unwrap();
-    let mut swarm = SwarmBuilder::with_new_identity()
+    let swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             tcp::Config::default(),
@@ -74,10 +83,7 @@ pub(crate) fn raw_peer(node: &Node) -> (libp2p_stream::Control, PeerId) {
         // Between two requests no stream is open: keep the connection all the same.
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
         .build();
-    let control = swarm.behaviour().new_control();
-    swarm.dial(node_addr).unwrap();
-    tokio::spawn(async move { while swarm.next().await.is_some() {} });
-    (control, node.peer_id.parse().unwrap())
+    (swarm, node_addr)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
