@@ -5,6 +5,8 @@ use pws_net::protocol::{TaskBatch, from_cbor};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(batch) = from_cbor::<TaskBatch>(data) {
-        batch.tasks().for_each(drop);
+        for input in &batch.inputs {
+            drop(batch.task(input.clone()));
+        }
     }
 });
