@@ -30,8 +30,22 @@ fn length(header: [u8; 4]) -> io::Result<usize> {
     Ok(len)
 }
 
-fn decode<T: DeserializeOwned>(body: &[u8]) -> io::Result<T> {
-    from_cbor(body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+/// The body as read; memory grows with what arrived, not with what the header announced.
+fn whole(body: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+    if body.len() < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "a sandbox message ended after {} of {len} bytes",
+                body.len()
+            ),
+        ));
+    }
+    Ok(body)
+}
+
+fn decode<T: DeserializeOwned>(body: Vec<u8>) -> io::Result<T> {
+    from_cbor(&body).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Blocking read for the worker; `None` at a clean end of input.
@@ -42,9 +56,10 @@ pub fn read<T: DeserializeOwned>(input: &mut impl Read) -> io::Result<Option<T>>
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut body = vec![0u8; length(header)?];
-    input.read_exact(&mut body)?;
-    decode(&body).map(Some)
+    let len = length(header)?;
+    let mut body = Vec::new();
+    input.take(len as u64).read_to_end(&mut body)?;
+    decode(whole(body, len)?).map(Some)
 }
 
 pub fn write(output: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
@@ -62,9 +77,10 @@ pub async fn read_async<T: DeserializeOwned>(
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e),
     }
-    let mut body = vec![0u8; length(header)?];
-    input.read_exact(&mut body).await?;
-    decode(&body).map(Some)
+    let len = length(header)?;
+    let mut body = Vec::new();
+    input.take(len as u64).read_to_end(&mut body).await?;
+    decode(whole(body, len)?).map(Some)
 }
 
 pub async fn write_async(
@@ -90,6 +106,14 @@ mod tests {
             Some(TaskRequest::new("1"))
         );
         assert_eq!(read::<TaskRequest>(&mut input).unwrap(), None);
+    }
+
+    #[test]
+    fn a_frame_shorter_than_its_header_says_is_an_error() {
+        let mut frame = (30u32 * 1024 * 1024).to_be_bytes().to_vec();
+        frame.extend_from_slice(b"abc");
+        let error = read::<TaskRequest>(&mut &frame[..]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[test]
