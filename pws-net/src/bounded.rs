@@ -1,13 +1,13 @@
 //! Sequences decoded with a cap on their length. A hostile message's cost must be bounded
 //! while it is decoded, not after: a 4 MiB request holds millions of one-byte CBOR items, and
 //! a `Vec` decoded whole would allocate for every one of them before anything could count
-//! them. Fields use [`vec`] as their serde `deserialize_with`; decoding fails at the first
-//! element past the cap, and the allocation never exceeds the cap.
+//! them. Fields use [`vec`] (or [`vec_flagging_excess`]) as their serde `deserialize_with`;
+//! the allocation never exceeds the cap (plus one).
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{Deserialize, Deserializer, Error, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error, IgnoredAny, SeqAccess, Visitor};
 
 /// Decode a sequence of at most `N` elements; more is a decoding error.
 pub fn vec<'de, D, T, const N: usize>(deserializer: D) -> Result<Vec<T>, D::Error>
@@ -15,10 +15,39 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    deserializer.deserialize_seq(BoundedVisitor::<T, N>(PhantomData))
+    deserializer.deserialize_seq(BoundedVisitor::<T, N>::new(Excess::Fail))
 }
 
-struct BoundedVisitor<T, const N: usize>(PhantomData<T>);
+/// Decode a sequence keeping at most `N + 1` elements and skipping the rest unread: a receiver
+/// that answers an oversized request in words, rather than by dropping it, sees `N + 1`
+/// elements and knows it is over the cap, at the cost of one element more.
+pub fn vec_flagging_excess<'de, D, T, const N: usize>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    deserializer.deserialize_seq(BoundedVisitor::<T, N>::new(Excess::KeepOne))
+}
+
+/// What to do with the first element past the cap.
+enum Excess {
+    Fail,
+    KeepOne,
+}
+
+struct BoundedVisitor<T, const N: usize> {
+    excess: Excess,
+    elements: PhantomData<T>,
+}
+
+impl<T, const N: usize> BoundedVisitor<T, N> {
+    fn new(excess: Excess) -> Self {
+        Self {
+            excess,
+            elements: PhantomData,
+        }
+    }
+}
 
 impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for BoundedVisitor<T, N> {
     type Value = Vec<T>;
@@ -32,7 +61,12 @@ impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for BoundedVisitor<T
         let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(N));
         while let Some(element) = seq.next_element()? {
             if elements.len() == N {
-                return Err(A::Error::invalid_length(N + 1, &self));
+                if let Excess::Fail = self.excess {
+                    return Err(A::Error::invalid_length(N + 1, &self));
+                }
+                elements.push(element);
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                break;
             }
             elements.push(element);
         }
@@ -49,6 +83,12 @@ mod tests {
     #[derive(Debug, Serialize, Deserialize)]
     struct Three {
         #[serde(deserialize_with = "super::vec::<_, _, 3>")]
+        items: Vec<Option<u8>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct ThreeOrMore {
+        #[serde(deserialize_with = "super::vec_flagging_excess::<_, _, 3>")]
         items: Vec<Option<u8>>,
     }
 
@@ -73,6 +113,17 @@ mod tests {
         });
         let error = from_cbor::<Three>(&bytes).unwrap_err();
         assert!(error.to_string().contains("at most 3"), "{error}");
+    }
+
+    #[test]
+    fn past_the_cap_one_element_is_kept_and_the_rest_skipped() {
+        let bytes = to_cbor(&Many {
+            items: vec![Some(7); 1000],
+        });
+        let decoded: ThreeOrMore = from_cbor(&bytes).unwrap();
+        assert_eq!(decoded.items, [Some(7); 4]);
+        let within: ThreeOrMore = from_cbor(&to_cbor(&Many { items: vec![None] })).unwrap();
+        assert_eq!(within.items, [None]);
     }
 
     /// An array header announcing 2^32 elements followed by a few: no allocation for the

@@ -12,6 +12,8 @@ pub mod arrival;
 pub mod bounded;
 pub mod client;
 pub mod discovery;
+pub mod gate;
+pub mod grant;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logging;

@@ -76,8 +76,9 @@ impl TaskRequest {
 pub struct TaskBatch {
     pub code: String,
     /// One task per input (JSON text; `None`: called without an argument). At most
-    /// [`MAX_BATCH_TASKS`]: decoding stops at the first input past it.
-    #[serde(deserialize_with = "crate::bounded::vec::<_, _, MAX_BATCH_TASKS>")]
+    /// [`MAX_BATCH_TASKS`]: a batch with more decodes with one input past it (the rest are
+    /// skipped unread), and the node refuses it in one answer.
+    #[serde(deserialize_with = "crate::bounded::vec_flagging_excess::<_, _, MAX_BATCH_TASKS>")]
     pub inputs: Vec<Option<String>>,
     /// Wall-clock limit per task, as in [`TaskRequest::timeout_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -30,6 +30,19 @@ pub enum Refusal {
     /// The registry is full of other nodes; nobody is at fault.
     #[error("the registry is full ({MAX_REGISTRY_ENTRIES} nodes)")]
     Full,
+    /// Passed on by a peer that is neither its author nor our relay (see [`first_hand`]).
+    #[error("an announcement passed on by a peer that is neither its author nor the relay")]
+    SecondHand,
+}
+
+/// Whether an announcement by `author` may come to us from `from`. A node publishes its
+/// status straight to the relay it is connected to, and the relay passes it on to the
+/// submitters: so a relay (which has no relay of its own) takes announcements only from their
+/// authors, and every other peer only from their authors or from its relay. Any other peer
+/// passing on announcements is the cheapest way to fill registries with nodes that do not
+/// exist: one connection, as many fresh keys as it likes.
+pub fn first_hand(author: PeerId, from: PeerId, relay: Option<PeerId>) -> bool {
+    from == author || Some(from) == relay
 }
 
 /// Whether `status` is one `node` may announce: sizes within bounds, slot counts that agree,
@@ -62,7 +75,8 @@ pub fn check(node: PeerId, status: &NodeStatus) -> Result<(), Refusal> {
 pub fn acceptance(outcome: &Result<(), Refusal>) -> gossipsub::MessageAcceptance {
     match outcome {
         Ok(()) => gossipsub::MessageAcceptance::Accept,
-        Err(Refusal::Full) => gossipsub::MessageAcceptance::Ignore,
+        // Nobody at fault, or a forwarder that may be an honest peer of an older version.
+        Err(Refusal::Full | Refusal::SecondHand) => gossipsub::MessageAcceptance::Ignore,
         Err(Refusal::Invalid(_)) => gossipsub::MessageAcceptance::Reject,
     }
 }
@@ -216,6 +230,22 @@ mod tests {
         let nodes = registry.snapshot();
         assert_eq!(nodes.len(), 1);
         assert_eq!(nodes[0].peer_id, fresh);
+    }
+
+    #[test]
+    fn announcements_come_from_their_author_or_the_relay() {
+        let (author, relay, stranger) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // Submitters and nodes: from the author, or passed on by the relay.
+        assert!(first_hand(author, author, Some(relay)));
+        assert!(first_hand(author, relay, Some(relay)));
+        assert!(!first_hand(author, stranger, Some(relay)));
+        // The relay itself: from the author only.
+        assert!(first_hand(author, author, None));
+        assert!(!first_hand(author, stranger, None));
+        assert_eq!(
+            acceptance(&Err(Refusal::SecondHand)),
+            gossipsub::MessageAcceptance::Ignore
+        );
     }
 
     #[test]

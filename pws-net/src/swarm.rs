@@ -16,6 +16,7 @@ use libp2p::{
 };
 
 use crate::arrival::ArrivalDeadline;
+use crate::gate::{Gate, PerAddress};
 use crate::identity::Identity;
 use crate::protocol::{
     BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
@@ -46,6 +47,8 @@ pub struct RelayLimits {
     /// Bytes per circuit and direction; 0 means unlimited.
     pub max_circuit_bytes: u64,
     pub max_circuit_duration: Duration,
+    /// Incoming connections established at once: every node and browser tab keeps one.
+    pub max_connections: u32,
 }
 
 impl Default for RelayLimits {
@@ -57,6 +60,7 @@ impl Default for RelayLimits {
             max_circuits_per_peer: 64,
             max_circuit_bytes: 256 * 1024 * 1024,
             max_circuit_duration: Duration::from_secs(30 * 60),
+            max_connections: 16384,
         }
     }
 }
@@ -88,6 +92,14 @@ const CIRCUITS_PER_PEER: Rate = Rate {
 const CIRCUITS_PER_IP: Rate = Rate {
     burst: 256,
     refill: Duration::from_millis(500),
+};
+
+/// Connections from one IP address that may use the rendezvous server (a node registers
+/// once per connection, a submitter discovers once per run): room for many nodes behind one
+/// NAT, not for one host registering hundreds of identities.
+const RENDEZVOUS_PER_IP: Rate = Rate {
+    burst: 128,
+    refill: Duration::from_millis(250),
 };
 
 impl RelayLimits {
@@ -125,10 +137,9 @@ pub const MAX_REGISTRATIONS_PER_PEER: usize = 4;
 pub const MAX_CONNECTIONS_PER_PEER: u32 = 4;
 /// Incoming connections still in their handshake at once.
 pub const MAX_PENDING_INCOMING: u32 = 256;
-/// Incoming connections established at once, for a node or submitter; the relay, which every
-/// node and browser tab keeps a connection to, takes [`RELAY_MAX_ESTABLISHED_INCOMING`].
+/// Incoming connections established at once, for a node or submitter; the relay takes
+/// [`RelayLimits::max_connections`].
 pub const MAX_ESTABLISHED_INCOMING: u32 = 1024;
-pub const RELAY_MAX_ESTABLISHED_INCOMING: u32 = 8192;
 /// Past this share of the machine's memory in use by this process, new connections are
 /// refused (the ones open go on).
 pub const MAX_MEMORY_FRACTION: f64 = 0.5;
@@ -159,7 +170,7 @@ fn memory_limits() -> MemoryLimits {
 
 fn connection_limits(role: &Role) -> connection_limits::Behaviour {
     let established_incoming = match role {
-        Role::Relay(_) => RELAY_MAX_ESTABLISHED_INCOMING,
+        Role::Relay(limits) => limits.max_connections,
         Role::Node | Role::Submitter => MAX_ESTABLISHED_INCOMING,
     };
     connection_limits::Behaviour::new(
@@ -190,7 +201,7 @@ pub struct Behaviour {
     pub memory_limits: MemoryLimits,
     pub relay_client: relay::client::Behaviour,
     pub relay_server: Toggle<relay::Behaviour>,
-    pub rendezvous_server: Toggle<rendezvous::server::Behaviour>,
+    pub rendezvous_server: Toggle<Gate<rendezvous::server::Behaviour>>,
     pub rendezvous_client: rendezvous::client::Behaviour,
     pub dcutr: dcutr::Behaviour,
     pub identify: identify::Behaviour,
@@ -264,11 +275,14 @@ fn behaviour(
     let (relay_server, rendezvous_server) = match role {
         Role::Relay(limits) => (
             Some(relay::Behaviour::new(peer_id, limits.to_config())),
-            Some(rendezvous::server::Behaviour::new(
-                rendezvous::server::Config::default()
-                    .with_min_ttl(MIN_REGISTRATION_TTL)
-                    .with_max_ttl(MAX_REGISTRATION_TTL)
-                    .with_max_registration_per_peer(MAX_REGISTRATIONS_PER_PEER),
+            Some(Gate::new(
+                rendezvous::server::Behaviour::new(
+                    rendezvous::server::Config::default()
+                        .with_min_ttl(MIN_REGISTRATION_TTL)
+                        .with_max_ttl(MAX_REGISTRATION_TTL)
+                        .with_max_registration_per_peer(MAX_REGISTRATIONS_PER_PEER),
+                ),
+                PerAddress::new(RENDEZVOUS_PER_IP.burst, RENDEZVOUS_PER_IP.refill),
             )),
         ),
         Role::Node | Role::Submitter => (None, None),

@@ -124,6 +124,17 @@ fn probe() {
                 },
             ));
         }
+        attempts.push((
+            "hold a capability",
+            match caps::read(None, caps::CapSet::Effective) {
+                Ok(held) if held.is_empty() => Err("none held".into()),
+                Ok(held) => {
+                    println!("held: {held:?}");
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+        ));
         for (what, result) in attempts {
             match result {
                 Ok(()) => {

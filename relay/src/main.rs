@@ -41,6 +41,10 @@ struct Args {
     /// How long one circuit may stay open (e.g. "30m", "24h").
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     max_circuit_duration: Duration,
+    /// Most incoming connections established at once (every node and browser tab keeps
+    /// one). The relay raises its open-file limit to fit them, as far as the system allows.
+    #[arg(long, default_value_t = RelayLimits::default().max_connections)]
+    max_connections: u32,
     /// Serve the web node page (open it in a browser to make the tab a node) on this address.
     #[arg(long, default_value_t = SocketAddr::from(([0, 0, 0, 0], relay::DEFAULT_HTTP_PORT)))]
     http: SocketAddr,
@@ -68,6 +72,7 @@ async fn main() -> Result<()> {
     } else {
         args.listen
     };
+    raise_open_file_limit(args.max_connections);
     let config = RelayConfig {
         identity: Identity::load_or_create(&data_dir)?,
         listen,
@@ -78,6 +83,7 @@ async fn main() -> Result<()> {
             max_circuits_per_peer: args.max_circuits_per_peer,
             max_circuit_bytes: args.max_circuit_bytes,
             max_circuit_duration: args.max_circuit_duration,
+            max_connections: args.max_connections,
         },
         http: (!args.no_http).then_some(args.http),
         web_dir: args.web_dir.unwrap_or_else(relay::web::default_web_dir),
@@ -91,4 +97,20 @@ async fn main() -> Result<()> {
         }
     };
     relay::run(config, stop, |addr| println!("{addr}")).await
+}
+
+/// Each connection is an open file: raise the soft limit (1024 on many systems) as far as the
+/// hard limit allows, and say so when that is still short of `max_connections`.
+fn raise_open_file_limit(max_connections: u32) {
+    // Listeners, the data directory, the web server's connections and some to spare.
+    const OTHER_FILES: u64 = 512;
+    let wanted = u64::from(max_connections) + OTHER_FILES;
+    match rlimit::increase_nofile_limit(wanted) {
+        Ok(limit) if limit < wanted => tracing::warn!(
+            "the open-file limit is {limit}: the relay can hold about {} connections, not {max_connections} (raise `ulimit -n`)",
+            limit.saturating_sub(OTHER_FILES)
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
 }

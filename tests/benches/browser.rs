@@ -33,6 +33,10 @@ const THROUGHPUT_TASKS: usize = 600;
 const SLOTS: usize = 2;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
+// Sandbox workers started from this process run under the same allocator as in pws-node.
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
+
 fn main() {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::transport::install_crypto_provider();

@@ -22,6 +22,10 @@ const PRIMES: &str = "function(r) { let count = 0; \
     for (let d = 2; d * d <= n; d++) { if (n % d === 0) { prime = false; break; } } \
     if (prime) count++; } return count; }";
 
+// Sandbox workers started from this process run under the same allocator as in pws-node.
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
+
 fn main() {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::transport::install_crypto_provider();

@@ -32,6 +32,10 @@ const THROUGHPUT_TASKS: usize = 2000;
 const ONE_SHOT_RUNS: usize = 20;
 const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
+// Sandbox workers started from this process run under the same allocator as in pws-node.
+#[global_allocator]
+static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
+
 fn main() {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::transport::install_crypto_provider();

@@ -11,6 +11,7 @@ use std::path::Path;
 
 pub mod binaries;
 pub mod browser;
+pub mod fakes;
 pub mod network;
 pub mod process;
 pub mod submit;

@@ -13,7 +13,9 @@ use libp2p::request_response::{InboundFailure, ResponseChannel};
 use tokio::sync::oneshot;
 
 use super::{Event, Work};
-use crate::protocol::{BatchResponse, ErrorKind, TaskBatch, TaskError, TaskRequest, TaskResponse};
+use crate::protocol::{
+    BatchResponse, ErrorKind, MAX_BATCH_TASKS, TaskBatch, TaskError, TaskRequest, TaskResponse,
+};
 use crate::swarm::Behaviour;
 
 /// An answer ready to go back to its submitter.
@@ -78,6 +80,18 @@ impl Inbound {
         outbox: &mut Vec<Event>,
     ) {
         let tasks = batch.inputs.len();
+        if tasks > MAX_BATCH_TASKS {
+            // Decoding kept one input past the cap: one answer says why, for the whole batch.
+            let refusal = TaskResponse::error(
+                ErrorKind::Rejected,
+                format!("a batch holds at most {MAX_BATCH_TASKS} tasks"),
+            );
+            self.refuse(Answer::Batch(
+                channel,
+                BatchResponse::same_for_all(1, refusal),
+            ));
+            return;
+        }
         if let Some(refusal) = self.refusal(from) {
             let answer = Answer::Batch(channel, BatchResponse::same_for_all(tasks, refusal));
             self.refuse(answer);
@@ -175,4 +189,39 @@ fn stopping() -> TaskResponse {
 
 fn not_a_node() -> TaskResponse {
     TaskResponse::error(ErrorKind::Rejected, "this peer does not run tasks")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_peer_may_have_only_so_many_requests_at_once() {
+        let mut inbound = Inbound::new(true);
+        let (greedy, other) = (PeerId::random(), PeerId::random());
+        for _ in 0..MAX_REQUESTS_PER_PEER {
+            assert_eq!(inbound.refusal(greedy), None);
+        }
+        let refusal = inbound
+            .refusal(greedy)
+            .expect("one request too many is refused");
+        assert!(
+            matches!(&refusal.outcome, crate::protocol::Outcome::Error(e) if e.kind == ErrorKind::Busy),
+            "{refusal:?}"
+        );
+        assert_eq!(
+            inbound.refusal(other),
+            None,
+            "another peer is not held back"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_runs_no_tasks_refuses_them() {
+        let refusal = Inbound::new(false).refusal(PeerId::random()).unwrap();
+        assert!(
+            matches!(&refusal.outcome, crate::protocol::Outcome::Error(e) if e.kind == ErrorKind::Rejected),
+            "{refusal:?}"
+        );
+    }
 }

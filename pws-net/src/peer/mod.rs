@@ -102,11 +102,15 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
             .listen_on(addr.clone())
             .with_context(|| format!("cannot listen on {addr}"))?;
     }
-    swarm
-        .behaviour_mut()
-        .gossipsub
-        .subscribe(&gossipsub::IdentTopic::new(STATUS_TOPIC))
-        .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
+    // Nodes only publish (to the relay, which passes announcements on): the registry is the
+    // submitters' and the relay's, and a node spends nothing on other nodes' announcements.
+    if !matches!(config.role, Role::Node) {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&gossipsub::IdentTopic::new(STATUS_TOPIC))
+            .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
+    }
     let mut relay = config.relay.as_ref().map(RelayLink::new).transpose()?;
     if let Some(relay) = &mut relay {
         let (peer_id, addr) = (relay.peer_id(), relay.addr().clone());
@@ -289,7 +293,7 @@ impl EventLoop {
                 message_id,
                 message,
             }) => {
-                let outcome = self.on_status_announcement(message);
+                let outcome = self.on_status_announcement(propagation_source, message);
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
@@ -331,14 +335,20 @@ impl EventLoop {
     }
 
     /// Take an announcement into the registry if it is valid: signed by the node it is about
-    /// (gossipsub checked the signature against `source`), decodable and within bounds.
+    /// (gossipsub checked the signature against `source`), first-hand, decodable and within
+    /// bounds.
     fn on_status_announcement(
         &mut self,
+        from: PeerId,
         message: gossipsub::Message,
     ) -> Result<(), status::Refusal> {
         let Some(source) = message.source else {
             return Err(status::Refusal::Invalid("an unsigned announcement".into()));
         };
+        if !status::first_hand(source, from, self.relay_peer()) {
+            tracing::debug!(%source, %from, "ignoring a second-hand status announcement");
+            return Err(status::Refusal::SecondHand);
+        }
         let status = from_cbor::<NodeStatus>(&message.data)
             .map_err(|e| status::Refusal::Invalid(e.to_string()))?;
         let outcome = self.registry.update(source, status, Instant::now());

@@ -4,7 +4,7 @@
 //! file, make a socket, start a program, trace or signal another process, or grow past its
 //! resource limits. The worker only needs what it holds already: its pipes to the node.
 //!
-//! On Linux: `no_new_privs`, rlimits, Landlock (every file system access and TCP
+//! On Linux: `no_new_privs`, rlimits, no capabilities, Landlock (every file system access and TCP
 //! bind/connect handled with no rule allowing any, signals and abstract sockets scoped to the
 //! worker) and a seccomp filter that fails the system calls a worker never makes with EPERM
 //! (everything else is allowed, so Boa and the allocator work unchanged). A kernel without
@@ -67,6 +67,7 @@ mod imp {
     pub fn confine(address_space_bytes: u64, confinement: &mut Confinement) {
         confinement.record(no_new_privs());
         confinement.record(rlimits(address_space_bytes));
+        confinement.record(drop_capabilities());
         landlock(confinement);
         confinement.record(seccomp());
     }
@@ -104,6 +105,22 @@ mod imp {
             "rlimits: no core dumps, {MAX_OPEN_FILES} open files, {} MiB of address space",
             address_space_bytes >> 20
         ))
+    }
+
+    /// A node run as root would give its workers every capability: drop them all (ambient
+    /// first, then inheritable, effective and permitted), so root's workers are as weak as
+    /// anyone's.
+    fn drop_capabilities() -> Result<String, String> {
+        use caps::CapSet;
+        for set in [
+            CapSet::Ambient,
+            CapSet::Inheritable,
+            CapSet::Effective,
+            CapSet::Permitted,
+        ] {
+            caps::clear(None, set).map_err(|e| format!("capabilities: {e}"))?;
+        }
+        Ok("no capabilities".into())
     }
 
     #[cfg(target_env = "gnu")]

@@ -1,5 +1,7 @@
 //! Fair use of a node by the submitters it serves: a token bucket per submitter bounds how
-//! many requests one may send per second (`rate-limited` beyond), and when several wait for
+//! many requests the node refuses it per second (`rate-limited` beyond; the requests it takes
+//! up are bounded by its slots already, so a submitter that waits for each answer is never
+//! limited however fast its tasks are), and when several wait for
 //! slots a freed slot goes to the one holding the fewest (the longest waiting among equals),
 //! so a submitter that floods the node keeps at most its share while others wait.
 
@@ -10,9 +12,8 @@ use libp2p::PeerId;
 use pws_net::protocol::{ErrorKind, TaskError};
 use pws_net::rt::Instant;
 
-/// Requests per second one submitter may send, per slot of the node (plus a base for a
-/// node with few slots). A job sends about 100 requests a second per slot it uses (its
-/// batches last about 10 ms), and retries refused ones after 100 ms: well under this.
+/// Refused requests per second one submitter may send, per slot of the node (plus a base for
+/// a node with few slots). A job retries a refused request after 100 ms: well under this.
 const REQUESTS_PER_SLOT_PER_SECOND: f64 = 200.0;
 const BASE_REQUESTS_PER_SECOND: f64 = 50.0;
 /// A submitter refused a slot counts as waiting for this long after its last request.
@@ -64,12 +65,14 @@ impl Share {
         if submitter.tokens < 1.0 {
             return Err(TaskError::new(
                 ErrorKind::RateLimited,
-                format!("more than {rate:.0} requests a second from one submitter; slow down"),
+                format!(
+                    "more than {rate:.0} requests a second from one submitter while no slot is \
+                     free for it; slow down"
+                ),
             ));
         }
-        submitter.tokens -= 1.0;
         if free == 0 {
-            self.wait(from, now);
+            self.refuse(from, now);
             let message = format!("all {total} slots of this node are in use");
             return Err(TaskError::new(ErrorKind::Busy, message));
         }
@@ -83,7 +86,7 @@ impl Share {
                 && key(other) < mine
         });
         if before_me {
-            self.wait(from, now);
+            self.refuse(from, now);
             let held = mine.0;
             let message = format!(
                 "the free slots go to submitters waiting with fewer than your {held} of {total}"
@@ -103,8 +106,10 @@ impl Share {
         }
     }
 
-    fn wait(&mut self, from: PeerId, now: Instant) {
+    /// `from` is refused a slot: it spends a token, and waits.
+    fn refuse(&mut self, from: PeerId, now: Instant) {
         let submitter = self.submitters.get_mut(&from).expect("entered before");
+        submitter.tokens -= 1.0;
         let since = submitter
             .waiting
             .filter(|(_, last)| now.saturating_duration_since(*last) < WAITING_FOR)
@@ -147,6 +152,17 @@ mod tests {
         assert_eq!(refused, rate, "a second's worth passes");
         let later = now + Duration::from_millis(100);
         assert_eq!(kind(share.admit(flooder, 1, 1, later)), None);
+    }
+
+    #[test]
+    fn a_submitter_that_waits_for_its_answers_is_never_rate_limited() {
+        let mut share = Share::new(1);
+        let submitter = PeerId::random();
+        let now = Instant::now();
+        for _ in 0..share.rate as usize * 10 {
+            assert_eq!(kind(share.admit(submitter, 1, 1, now)), None);
+            share.release(submitter);
+        }
     }
 
     #[test]

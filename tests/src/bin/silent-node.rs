@@ -7,14 +7,21 @@
 //! Usage: silent-node <relay multiaddr> <free slots> [<identities> [gossip]]
 //!
 //! By default each identity is a node that registers at the relay and answers status
-//! requests; with `gossip`, the identities only announce themselves on gossip (they answer
-//! nothing and cannot be dialed). Prints each identity's peer id, then `ready` once every
-//! identity has reached the relay (and registered, for nodes).
+//! requests; with `gossip`, each identity is the cheapest fake an attacker can run: a bare
+//! swarm (TCP, Noise, Yamux, gossipsub) connected to the relay that announces itself every
+//! heartbeat, subscribes to nothing and answers nothing. Prints each identity's peer id, then
+//! `ready` once every identity has registered (nodes) or announced itself (gossip).
+
+use std::time::Duration;
 
 use anyhow::Context;
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, SwarmBuilder, gossipsub, noise, tcp, yamux};
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Event, PeerConfig, Work};
-use pws_net::protocol::{NodeState, NodeStatus};
+use pws_net::protocol::{NodeState, NodeStatus, STATUS_TOPIC, to_cbor};
+use pws_net::status::HEARTBEAT;
 use pws_net::swarm::Role;
 use pws_net::transport::{TransportKind, any_port_addrs};
 use tokio::sync::mpsc;
@@ -41,29 +48,32 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..identities {
         let identity = Identity::ephemeral()?;
         println!("{}", identity.keypair.public().to_peer_id());
-        let (role, transports, listen) = if gossip_only {
-            (Role::Submitter, vec![TransportKind::Tcp], Vec::new())
-        } else {
-            let listen = any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into());
-            (Role::Node, TransportKind::ALL.to_vec(), listen)
-        };
-        let mut peer = peer::spawn(PeerConfig {
-            role,
+        let ready_tx = ready_tx.clone();
+        if gossip_only {
+            let announcement = to_cbor(&status);
+            let relay = relay.clone();
+            tokio::spawn(async move {
+                if let Err(e) = announce_forever(identity, relay, announcement, ready_tx).await {
+                    eprintln!("a fake identity stopped: {e:#}");
+                }
+            });
+            continue;
+        }
+        let peer = peer::spawn(PeerConfig {
+            role: Role::Node,
             identity,
-            transports,
-            listen,
+            transports: TransportKind::ALL.to_vec(),
+            listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
             relay: Some(relay.clone()),
         })?;
         peer.client.set_status(status.clone());
-        let ready_tx = ready_tx.clone();
+        let peer::Peer { client, mut events } = peer;
         tokio::spawn(async move {
-            if gossip_only {
-                let _ = peer.client.wait_for_relay().await;
-                let _ = ready_tx.send(()).await;
-            }
+            // The peer runs as long as a client of it lives.
+            let _client = client;
             // Requests are held, never answered: dropping a reply would fail it at once.
             let mut swallowed = Vec::new();
-            while let Some(event) = peer.events.recv().await {
+            while let Some(event) = events.recv().await {
                 match event {
                     Event::Work { work, .. } => swallowed.push(match work {
                         Work::Task { reply, .. } => Box::new(reply) as Box<dyn Send>,
@@ -82,4 +92,56 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("ready");
     std::future::pending().await
+}
+
+/// Keep one fake identity connected to the relay and announcing `announcement` every
+/// heartbeat; tells `announced` after its first announcement left.
+async fn announce_forever(
+    identity: Identity,
+    relay: Multiaddr,
+    announcement: Vec<u8>,
+    announced: mpsc::Sender<()>,
+) -> anyhow::Result<()> {
+    let mut swarm = SwarmBuilder::with_existing_identity(identity.keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_behaviour(|key| {
+            gossipsub::Behaviour::<gossipsub::IdentityTransform>::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossipsub::Config::default(),
+            )
+            .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
+        .build();
+    let topic = gossipsub::IdentTopic::new(STATUS_TOPIC);
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let (mut dialing, mut told) = (false, false);
+    loop {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { .. }
+                | SwarmEvent::OutgoingConnectionError { .. } => dialing = false,
+                _ => {}
+            },
+            _ = heartbeat.tick() => {
+                // Refused (the relay's handshake queue is full) or cut off: try again.
+                if swarm.connected_peers().next().is_none() && !dialing {
+                    dialing = swarm.dial(relay.clone()).is_ok();
+                }
+                // Publishing fails until the relay's subscription is known.
+                let published = swarm
+                    .behaviour_mut()
+                    .publish(topic.clone(), announcement.clone())
+                    .is_ok();
+                if published && !std::mem::replace(&mut told, true) {
+                    announced.send(()).await?;
+                }
+            }
+        }
+    }
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::AsyncWriteExt;
 use pws_net::protocol::{
-    BATCH_PROTOCOL, MAX_TASK_REQUEST_BYTES, TASK_PROTOCOL, TaskRequest, TaskResponse, from_cbor,
-    to_cbor,
+    BATCH_PROTOCOL, BatchResponse, ErrorKind, MAX_TASK_REQUEST_BYTES, Outcome, TASK_PROTOCOL,
+    TaskRequest, TaskResponse, from_cbor, to_cbor,
 };
 use pws_tests::{Node, Relay};
 use tokio::sync::watch;
@@ -166,9 +166,14 @@ async fn a_batch_bomb_is_refused_at_once_and_costs_the_node_little() {
         before >> 20,
         growth >> 20
     );
-    if let Ok(answer) = answer {
-        assert!(answer.is_empty(), "the bomb is not answered as a batch");
-    }
+    let answers = from_cbor::<BatchResponse>(&answer.expect("the bomb is answered"))
+        .expect("a batch answer")
+        .answers;
+    assert!(
+        matches!(&answers[..], [only] if matches!(&only.response.outcome,
+            Outcome::Error(e) if e.kind == ErrorKind::Rejected)),
+        "the bomb is refused in one answer: {answers:?}"
+    );
     assert!(
         refused_after < Duration::from_secs(1),
         "refused after {refused_after:?}"
@@ -510,4 +515,92 @@ async fn reserving_identities_and_held_circuits_leave_room_for_a_relayed_node() 
         registered < Duration::from_secs(5),
         "registered after {registered:?}"
     );
+}
+
+/// A stranger that registers at the relay's rendezvous point, on QUIC from its own loopback
+/// address.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Registrant {
+    rendezvous: libp2p::rendezvous::client::Behaviour,
+}
+
+/// Register a new identity from `ip` under the nodes' namespace; whether the relay took it.
+async fn register(relay: libp2p::Multiaddr, relay_id: libp2p::PeerId, ip: &str) -> bool {
+    use futures::StreamExt;
+    use libp2p::rendezvous;
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_quic()
+        .with_behaviour(|key| Registrant {
+            rendezvous: rendezvous::client::Behaviour::new(key.clone()),
+        })
+        .unwrap()
+        .build();
+    swarm
+        .listen_on(format!("/ip4/{ip}/udp/0/quic-v1").parse().unwrap())
+        .unwrap();
+    // Any address will do: the relay signs nothing, it only lists what it is told.
+    swarm.add_external_address(format!("/ip4/{ip}/udp/9/quic-v1").parse().unwrap());
+    swarm.dial(relay).unwrap();
+    let registered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == relay_id => {
+                    let namespace =
+                        rendezvous::Namespace::from_static(pws_net::protocol::RENDEZVOUS_NAMESPACE);
+                    swarm
+                        .behaviour_mut()
+                        .rendezvous
+                        .register(namespace, relay_id, None)
+                        .unwrap();
+                }
+                SwarmEvent::Behaviour(RegistrantEvent::Rendezvous(
+                    rendezvous::client::Event::Registered { .. },
+                )) => return true,
+                SwarmEvent::Behaviour(RegistrantEvent::Rendezvous(
+                    rendezvous::client::Event::RegisterFailed { .. },
+                ))
+                | SwarmEvent::ConnectionClosed { .. }
+                | SwarmEvent::OutgoingConnectionError { .. } => return false,
+                _ => {}
+            }
+        }
+    });
+    registered.await.unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_identities_from_one_address_leave_room_for_a_node() {
+    const IDENTITIES: usize = 300;
+    let relay = Relay::start();
+    let relay_quic: libp2p::Multiaddr = relay.addr("quic-v1").parse().unwrap();
+    let Some(libp2p::multiaddr::Protocol::P2p(relay_id)) = relay_quic.iter().last() else {
+        panic!("the relay's address ends with its peer id: {relay_quic}");
+    };
+    let mut registered = 0;
+    for _ in 0..IDENTITIES / 50 {
+        let round = (0..50).map(|_| register(relay_quic.clone(), relay_id, "127.0.0.4"));
+        registered += futures::future::join_all(round)
+            .await
+            .into_iter()
+            .filter(|taken| *taken)
+            .count();
+    }
+    println!("{registered} of {IDENTITIES} identities from one address registered");
+    assert!(
+        registered < IDENTITIES,
+        "one address registered {registered} identities: no per-IP limit"
+    );
+    assert!(registered >= 100, "the burst of one address is honoured");
+
+    // A node from another address registers and serves.
+    let node = Node::start(&relay, &[]);
+    let relay_addr = relay.tcp();
+    let result = tokio::task::spawn_blocking(move || {
+        pws_tests::run_json(&relay_addr, &[], &pws_tests::example("math.js"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(result["node"], node.peer_id.as_str(), "{result}");
 }

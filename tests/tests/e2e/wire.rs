@@ -188,12 +188,17 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
             inputs: vec![None; MAX_BATCH_TASKS + 1],
             timeout_ms: None,
         };
-        // Over the limit: decoding stops at the first input too many, and nothing is answered.
-        if let Ok(answer) =
-            exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&too_many)).await
-        {
-            assert!(answer.is_empty(), "an oversized batch is not answered");
-        }
+        // Over the limit: one answer refuses the whole batch, in words.
+        let answer = exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&too_many))
+            .await
+            .expect("an oversized batch is answered");
+        let answers = from_cbor::<BatchResponse>(&answer).unwrap().answers;
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert!(
+            matches!(&answers[0].response.outcome, Outcome::Error(e)
+                if e.kind == ErrorKind::Rejected && e.message.contains("at most 256")),
+            "{answers:?}"
+        );
 
         let garbage = b"\xff\x00 not a batch";
         if let Ok(answer) = exchange_on(BATCH_PROTOCOL, &mut control, node_id, garbage).await {

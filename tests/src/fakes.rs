@@ -1,0 +1,96 @@
+//! Nodes that never work, for the tests and benchmarks of a network under attack: the
+//! `silent-node` binary (registered nodes that swallow every request, or identities that only
+//! announce themselves on gossip), how many of them a submitter's registry holds, and the
+//! time of a job of trivial tasks beside them.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pws_net::transport::TransportKind;
+use pws_submit::session::Session;
+
+use crate::{Process, Relay, Submit, bin, json_lines, path_of, task_file};
+
+/// A `silent-node` process and the peer ids of its identities.
+pub struct SilentNodes {
+    pub process: Process,
+    pub ids: Vec<String>,
+}
+
+impl SilentNodes {
+    /// Start `identities` fresh identities at the relay at `relay_addr`, announcing `slots`
+    /// free slots each (`gossip`: announcing only, unreachable); returns once all are up.
+    pub fn start(relay_addr: &str, slots: u32, identities: usize, gossip: bool) -> SilentNodes {
+        let mut command = Command::new(bin("silent-node"));
+        command.args([relay_addr, &slots.to_string(), &identities.to_string()]);
+        if gossip {
+            command.arg("gossip");
+        }
+        let mut process = Process::spawn("silent-node", &mut command);
+        process.wait_for_line("ready", |line| line == "ready");
+        let ids = process
+            .seen()
+            .iter()
+            .filter(|line| line.starts_with("12D3"))
+            .cloned()
+            .collect();
+        SilentNodes { process, ids }
+    }
+}
+
+/// How many of `fakes` a fresh submitter's registry holds once their announcements reach it:
+/// waits, bounded by `within`, until at least `at_least` of them are there (the attack is
+/// real), then returns the count.
+pub fn seen_by_a_submitter(
+    relay: &Relay,
+    fakes: &HashSet<String>,
+    at_least: usize,
+    within: Duration,
+) -> usize {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        let relay_addr = relay.tcp().parse().expect("the relay's address");
+        let session = Session::connect(&relay_addr, &[TransportKind::Tcp])
+            .await
+            .expect("connected to the relay");
+        let seen = async {
+            loop {
+                let registry = session.client.registry().await.expect("a registry");
+                let seen = registry
+                    .iter()
+                    .filter(|node| fakes.contains(&node.peer_id.to_string()))
+                    .count();
+                if seen >= at_least {
+                    return seen;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::time::timeout(within, seen)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("fewer than {at_least} fake announcements reached a submitter in {within:?}")
+            })
+    })
+}
+
+/// `pws-submit map` over `0..count` of a trivial task through `relay`; checks every result
+/// and returns the job's wall time.
+pub fn time_trivial_job(relay: &Relay, count: u64) -> Duration {
+    let task = task_file("function(n) { return n + 1; }");
+    let started = Instant::now();
+    let output = Submit::new()
+        .args(["--relay", &relay.tcp(), "map", path_of(&task)])
+        .args(["--range", &format!("0..{count}"), "--quiet"])
+        .expect_success();
+    let elapsed = started.elapsed();
+    let results = json_lines(&output.stdout);
+    assert_eq!(results.len() as u64, count);
+    assert!(
+        results
+            .iter()
+            .all(|line| line["ok"] == line["index"].as_u64().expect("an index") + 1)
+    );
+    elapsed
+}
