@@ -7,25 +7,19 @@ use std::time::Duration;
 use libp2p::kad::{self, GetProvidersOk, QueryId, QueryResult, RecordKey};
 use libp2p::{PeerId, rendezvous};
 
+use crate::access::Access;
 use crate::client::{NetError, Reply};
-use crate::protocol::{NODES_PROVIDER_KEY, RENDEZVOUS_NAMESPACE};
 use crate::rt::Instant;
 use crate::swarm::Behaviour;
 
 /// Registration lifetime a node asks for; it re-registers at half of it.
 pub const REGISTRATION_TTL: Duration = Duration::from_secs(60);
 
-pub fn namespace() -> rendezvous::Namespace {
-    rendezvous::Namespace::from_static(RENDEZVOUS_NAMESPACE)
-}
-
-pub fn provider_key() -> RecordKey {
-    RecordKey::new(&NODES_PROVIDER_KEY)
-}
-
-/// Outstanding discovery requests and the node's registration schedule.
-#[derive(Default)]
+/// Outstanding discovery requests and the node's registration schedule, under the names of
+/// this peer's network.
 pub struct Discovery {
+    namespace: rendezvous::Namespace,
+    provider_key: RecordKey,
     rendezvous_waiters: Vec<Reply<Vec<PeerId>>>,
     provider_queries: Vec<(QueryId, HashSet<PeerId>, Reply<Vec<PeerId>>)>,
     next_registration: Option<Instant>,
@@ -34,10 +28,27 @@ pub struct Discovery {
 }
 
 impl Discovery {
+    pub fn new(access: &Access) -> Self {
+        Self {
+            namespace: rendezvous::Namespace::new(access.rendezvous_namespace())
+                .expect("a peer id fits in a namespace"),
+            provider_key: RecordKey::new(&access.provider_key()),
+            rendezvous_waiters: Vec::new(),
+            provider_queries: Vec::new(),
+            next_registration: None,
+            addresses_changed: false,
+        }
+    }
+
+    /// The DHT key nodes of this network provide.
+    pub fn provider_key(&self) -> RecordKey {
+        self.provider_key.clone()
+    }
+
     /// Register (or refresh) this node at the relay; rendezvous needs at least one address.
     pub fn register(&mut self, behaviour: &mut Behaviour, relay: PeerId) {
         match behaviour.rendezvous_client.register(
-            namespace(),
+            self.namespace.clone(),
             relay,
             Some(REGISTRATION_TTL.as_secs()),
         ) {
@@ -65,9 +76,11 @@ impl Discovery {
         self.next_registration = None;
         self.addresses_changed = false;
         if let Some(relay) = relay {
-            behaviour.rendezvous_client.unregister(namespace(), relay);
+            behaviour
+                .rendezvous_client
+                .unregister(self.namespace.clone(), relay);
         }
-        behaviour.kad.stop_providing(&provider_key());
+        behaviour.kad.stop_providing(&self.provider_key);
     }
 
     pub fn discover(
@@ -79,13 +92,13 @@ impl Discovery {
         if self.rendezvous_waiters.is_empty() {
             behaviour
                 .rendezvous_client
-                .discover(Some(namespace()), None, None, relay);
+                .discover(Some(self.namespace.clone()), None, None, relay);
         }
         self.rendezvous_waiters.push(reply);
     }
 
     pub fn find_providers(&mut self, behaviour: &mut Behaviour, reply: Reply<Vec<PeerId>>) {
-        let id = behaviour.kad.get_providers(provider_key());
+        let id = behaviour.kad.get_providers(self.provider_key.clone());
         self.provider_queries.push((id, HashSet::new(), reply));
     }
 

@@ -72,15 +72,29 @@ pub struct Grant {
     pub name: String,
 }
 
-/// A grant with the owner's signature: what peers present to each other.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A grant with the owner's signature: what peers present to each other. On the wire (CBOR)
+/// a map of two byte strings; in JSON (listings) its text form.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct SignedGrant {
     /// The CBOR bytes of a [`Grant`], as signed.
-    #[serde(with = "serde_bytes_vec")]
+    #[serde(deserialize_with = "serde_bytes_vec::deserialize")]
     pub grant: Vec<u8>,
     /// The owner's signature over [`SIGNING_DOMAIN`] followed by `grant`.
-    #[serde(with = "serde_bytes_vec")]
+    #[serde(deserialize_with = "serde_bytes_vec::deserialize")]
     pub signature: Vec<u8>,
+}
+
+impl Serialize for SignedGrant {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        if serializer.is_human_readable() {
+            return serializer.collect_str(self);
+        }
+        let mut fields = serializer.serialize_struct("SignedGrant", 2)?;
+        fields.serialize_field("grant", &serde_bytes_vec::Bytes(&self.grant))?;
+        fields.serialize_field("signature", &serde_bytes_vec::Bytes(&self.signature))?;
+        fields.end()
+    }
 }
 
 /// Why a grant is not honoured.
@@ -224,8 +238,13 @@ mod serde_bytes_vec {
     /// A grant's byte fields are small: anything longer is not a grant.
     const MAX_BYTES: usize = 1024;
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
+    /// A byte string that serializes as one.
+    pub struct Bytes<'a>(pub &'a [u8]);
+
+    impl serde::Serialize for Bytes<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.serialize_bytes(self.0)
+        }
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {

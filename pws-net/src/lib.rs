@@ -8,6 +8,7 @@
 //! each carries. What a node does with them lives in `pws-node`. Everything but the native
 //! transports and files also builds for `wasm32`.
 
+pub mod access;
 pub mod arrival;
 pub mod bounded;
 pub mod client;

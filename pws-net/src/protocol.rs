@@ -4,6 +4,8 @@
 use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
 
+use crate::grant::SignedGrant;
+
 /// Request-response protocol carrying one task and its outcome.
 pub const TASK_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/task/1.0.0");
 /// Request-response protocol carrying several tasks that share their source (small tasks of
@@ -58,6 +60,9 @@ pub struct TaskRequest {
     /// back to the submitter on [`PROGRESS_PROTOCOL`] under this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<u64>,
+    /// In a private network: the submitter's grant (see PROTOCOL.md, "Private networks").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
 }
 
 impl TaskRequest {
@@ -67,6 +72,7 @@ impl TaskRequest {
             input: None,
             timeout_ms: None,
             id: None,
+            grant: None,
         }
     }
 }
@@ -83,6 +89,9 @@ pub struct TaskBatch {
     /// Wall-clock limit per task, as in [`TaskRequest::timeout_ms`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// As in [`TaskRequest::grant`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
 }
 
 impl TaskBatch {
@@ -93,6 +102,7 @@ impl TaskBatch {
             input,
             timeout_ms: self.timeout_ms,
             id: None,
+            grant: None,
         }
     }
 }
@@ -285,6 +295,8 @@ pub enum ErrorKind {
     NoNodes,
     /// Replicas of the task disagreed: no quorum of nodes gave the same answer.
     Disagreement,
+    /// The node is in a private network and the submitter showed no valid grant of it.
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -304,6 +316,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::NoNodes => "no-nodes",
             ErrorKind::Disagreement => "disagreement",
+            ErrorKind::Unauthorized => "unauthorized",
         }
     }
 
@@ -363,6 +376,10 @@ pub struct NodeStatus {
     /// The node runs in a web browser (a tab that opened the relay's page).
     #[serde(default)]
     pub browser: bool,
+    /// In a private network: the node's grant, so that submitters use only nodes the owner
+    /// admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
 }
 
 impl NodeStatus {
@@ -457,6 +474,7 @@ mod tests {
             engine: "boa 0.22".into(),
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             browser: false,
+            grant: None,
         };
         let empty_batch = BatchResponse {
             answers: Vec::new(),

@@ -10,6 +10,8 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId, gossipsub};
 use serde::Serialize;
 
+use crate::access::{Access, Checked};
+use crate::grant::{self, Role};
 use crate::protocol::{NodeState, NodeStatus};
 use crate::rt::Instant;
 
@@ -30,6 +32,9 @@ pub enum Refusal {
     /// The registry is full of other nodes; nobody is at fault.
     #[error("the registry is full ({MAX_REGISTRY_ENTRIES} nodes)")]
     Full,
+    /// A node of a private network without a valid node grant of its owner.
+    #[error("not admitted to this network: {0}")]
+    Unauthorized(String),
     /// Passed on by a peer that is neither its author nor our relay (see [`first_hand`]).
     #[error("an announcement passed on by a peer that is neither its author nor the relay")]
     SecondHand,
@@ -76,7 +81,9 @@ pub fn acceptance(outcome: &Result<(), Refusal>) -> gossipsub::MessageAcceptance
     match outcome {
         Ok(()) => gossipsub::MessageAcceptance::Accept,
         // Nobody at fault, or a forwarder that may be an honest peer of an older version.
-        Err(Refusal::Full | Refusal::SecondHand) => gossipsub::MessageAcceptance::Ignore,
+        Err(Refusal::Full | Refusal::SecondHand | Refusal::Unauthorized(_)) => {
+            gossipsub::MessageAcceptance::Ignore
+        }
         Err(Refusal::Invalid(_)) => gossipsub::MessageAcceptance::Reject,
     }
 }
@@ -115,6 +122,9 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(10);
 pub struct NodeInfo {
     #[serde(serialize_with = "serialize_display")]
     pub peer_id: PeerId,
+    /// In a private network: the name the owner gave the node in its grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(flatten)]
     pub status: NodeStatus,
 }
@@ -126,13 +136,23 @@ fn serialize_display<S: serde::Serializer>(
     serializer.collect_str(value)
 }
 
-/// The nodes this peer has heard from recently.
+/// The nodes this peer has heard from recently (in a private network, only those that show
+/// a node grant of its owner), with the names their grants give them.
 #[derive(Debug, Default)]
 pub struct Registry {
-    entries: HashMap<PeerId, (NodeStatus, Instant)>,
+    entries: HashMap<PeerId, (NodeStatus, Option<String>, Instant)>,
+    access: Access,
+    checked: Checked,
 }
 
 impl Registry {
+    pub fn new(access: Access) -> Self {
+        Self {
+            access,
+            ..Self::default()
+        }
+    }
+
     /// Record what `peer` said about itself at `now`, if it may say it and there is room; a
     /// stopping node leaves at once.
     pub fn update(
@@ -142,10 +162,21 @@ impl Registry {
         now: Instant,
     ) -> Result<(), Refusal> {
         check(peer, &status)?;
+        let granted = self
+            .checked
+            .check(
+                &self.access,
+                peer,
+                Role::Node,
+                status.grant.as_ref(),
+                grant::unix_now(),
+            )
+            .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
         if status.state == NodeState::Stopping {
             self.entries.remove(&peer);
         } else if self.entries.contains_key(&peer) || self.entries.len() < MAX_REGISTRY_ENTRIES {
-            self.entries.insert(peer, (status, now));
+            let name = granted.map(|grant| grant.name);
+            self.entries.insert(peer, (status, name, now));
         } else {
             return Err(Refusal::Full);
         }
@@ -159,7 +190,7 @@ impl Registry {
     /// Forget nodes that have not announced themselves within [`ENTRY_TTL`].
     pub fn expire(&mut self, now: Instant) {
         self.entries
-            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < ENTRY_TTL);
+            .retain(|_, (_, _, seen)| now.saturating_duration_since(*seen) < ENTRY_TTL);
     }
 
     /// The live nodes, ordered by peer id so listings and round-robin are stable.
@@ -167,8 +198,9 @@ impl Registry {
         let mut nodes: Vec<NodeInfo> = self
             .entries
             .iter()
-            .map(|(peer, (status, _))| NodeInfo {
+            .map(|(peer, (status, name, _))| NodeInfo {
                 peer_id: *peer,
+                name: name.clone(),
                 status: status.clone(),
             })
             .collect();
@@ -191,6 +223,7 @@ mod tests {
             engine: "test".into(),
             addrs: vec![],
             browser: false,
+            grant: None,
         }
     }
 
@@ -313,6 +346,7 @@ mod tests {
         let peer = PeerId::random();
         let info = NodeInfo {
             peer_id: peer,
+            name: None,
             status: status(3),
         };
         let json = serde_json::to_value(&info).unwrap();

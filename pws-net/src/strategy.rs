@@ -78,6 +78,7 @@ mod tests {
     fn node(state: NodeState, free_slots: u32, completed: u64) -> NodeInfo {
         NodeInfo {
             peer_id: PeerId::random(),
+            name: None,
             status: NodeStatus {
                 state,
                 free_slots,
@@ -87,6 +88,7 @@ mod tests {
                 engine: "test".into(),
                 addrs: vec![],
                 browser: false,
+                grant: None,
             },
         }
     }

@@ -21,8 +21,8 @@ use crate::identity::Identity;
 use crate::protocol::{
     BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
     MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES,
-    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, STATUS_TOPIC,
-    StatusRequest, TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
+    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, StatusRequest,
+    TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
 };
 use crate::transport::TransportKind;
 
@@ -220,6 +220,7 @@ pub fn build(
     identity: &Identity,
     role: &Role,
     kinds: &[TransportKind],
+    status_topic: &gossipsub::IdentTopic,
 ) -> Result<Swarm<Behaviour>> {
     let transport = crate::transport::build(identity, kinds)?;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
@@ -227,7 +228,7 @@ pub fn build(
         .with_other_transport(|_| transport)?
         .with_dns()?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
-        .with_behaviour(behaviour_of(role))
+        .with_behaviour(behaviour_of(role, status_topic))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -241,13 +242,14 @@ pub fn build(
     identity: &Identity,
     role: &Role,
     _kinds: &[TransportKind],
+    status_topic: &gossipsub::IdentTopic,
 ) -> Result<Swarm<Behaviour>> {
     use libp2p::webrtc_websys;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_wasm_bindgen()
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
-        .with_behaviour(behaviour_of(role))
+        .with_behaviour(behaviour_of(role, status_topic))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -259,17 +261,21 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The swarm builder's behaviour constructor for `role`.
-fn behaviour_of(
-    role: &Role,
+fn behaviour_of<'a>(
+    role: &'a Role,
+    status_topic: &'a gossipsub::IdentTopic,
 ) -> impl FnOnce(&libp2p::identity::Keypair, relay::client::Behaviour) -> Result<Behaviour, BuildError>
-+ '_ {
-    move |key, relay_client| behaviour(key, relay_client, role).map_err(BuildError::from)
++ 'a {
+    move |key, relay_client| {
+        behaviour(key, relay_client, role, status_topic).map_err(BuildError::from)
+    }
 }
 
 fn behaviour(
     key: &libp2p::identity::Keypair,
     relay_client: relay::client::Behaviour,
     role: &Role,
+    status_topic: &gossipsub::IdentTopic,
 ) -> Result<Behaviour> {
     let peer_id = key.public().to_peer_id();
     let (relay_server, rendezvous_server) = match role {
@@ -311,8 +317,7 @@ fn behaviour(
             .context("invalid gossipsub configuration")?,
     )
     .map_err(|e| anyhow::anyhow!("cannot create gossipsub: {e}"))?;
-    let (params, thresholds) =
-        crate::status::score_params(gossipsub::IdentTopic::new(STATUS_TOPIC).hash());
+    let (params, thresholds) = crate::status::score_params(status_topic.hash());
     gossipsub
         .with_peer_score(params, thresholds)
         .map_err(|e| anyhow::anyhow!("invalid gossipsub peer scoring: {e}"))?;

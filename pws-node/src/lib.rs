@@ -18,6 +18,8 @@ mod console;
 pub mod engine;
 pub mod executor;
 pub mod memory;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod network_args;
 pub mod pool;
 mod progress;
 pub mod runner;
@@ -39,7 +41,7 @@ mod native {
     use anyhow::{Context, Result};
     use libp2p::Multiaddr;
     use pws_net::identity::Identity;
-    use pws_net::peer::{self, PeerConfig};
+    use pws_net::peer::{self, Access, PeerConfig};
     use pws_net::swarm::Role;
     use pws_net::transport::TransportKind;
 
@@ -53,6 +55,8 @@ mod native {
         pub identity: Identity,
         pub listen: Vec<Multiaddr>,
         pub limits: SandboxLimits,
+        /// The network served: open, or private (with this node's grant).
+        pub access: Access,
     }
 
     /// Run a node until `shutdown` resolves, then leave the network cleanly.
@@ -69,6 +73,7 @@ mod native {
             transports: TransportKind::ALL.to_vec(),
             listen: config.listen,
             relay: Some(config.relay),
+            access: config.access,
         })?;
         let config = ServeConfig {
             slots: config.slots,

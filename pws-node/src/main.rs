@@ -2,9 +2,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
+use pws_node::network_args::PrivateNetworkArgs;
 use pws_node::{EngineLimits, NodeConfig, Report, SandboxLimits, budget};
 
 #[global_allocator]
@@ -13,11 +14,13 @@ static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::Limited
 /// A PWS compute node: joins the network through a relay and runs the JavaScript tasks it
 /// receives, each in a sandbox, until stopped (Ctrl-C or SIGTERM).
 #[derive(Parser)]
-#[command(version)]
+#[command(version, subcommand_negates_reqs = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<NodeCommand>,
     /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it).
-    #[arg(long, env = "PWS_RELAY")]
-    relay: Multiaddr,
+    #[arg(long, env = "PWS_RELAY", required = true)]
+    relay: Option<Multiaddr>,
     /// Tasks run at once; more are answered "busy". Default: the number of CPU cores, or
     /// fewer if they do not fit in --max-total-memory.
     #[arg(long)]
@@ -28,7 +31,7 @@ struct Args {
     #[arg(long)]
     max_total_memory: Option<u64>,
     /// Where the node keeps its identity. Default: the platform data dir (e.g. ~/.local/share/pws/node).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Listen address (repeatable). Default: TCP, QUIC and WebRTC-direct on all IPv4
     /// interfaces, OS-chosen ports.
@@ -45,15 +48,30 @@ struct Args {
     /// Memory a task may use, in MiB, before it is stopped ("out-of-memory").
     #[arg(long, default_value_t = SandboxLimits::default().max_memory_bytes / (1024 * 1024))]
     max_memory: usize,
+    #[command(flatten)]
+    private_network: PrivateNetworkArgs,
     /// Iterations a single loop of a task may run before the task ends with "timeout".
     #[arg(long, default_value_t = EngineLimits::default().loop_iterations)]
     max_loop_iterations: u64,
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Print this node's peer id (its identity in --data-dir, made if there is none), one line.
+    Id,
 }
 
 fn main() -> Result<()> {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::logging::init();
     let args = Args::parse();
+    if let Some(NodeCommand::Id) = args.command {
+        println!(
+            "{}",
+            Identity::load_or_create(&data_dir(args.data_dir)?)?.peer_id()
+        );
+        return Ok(());
+    }
 
     let max_time = Duration::try_from_secs_f64(args.max_time)
         .ok()
@@ -70,8 +88,10 @@ fn main() -> Result<()> {
     } else {
         args.listen
     };
+    let access = args.private_network.access()?;
     let config = NodeConfig {
-        relay: args.relay,
+        access,
+        relay: args.relay.expect("clap requires --relay"),
         slots,
         identity: Identity::load_or_create(&data_dir(args.data_dir)?)?,
         listen,

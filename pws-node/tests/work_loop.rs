@@ -52,6 +52,7 @@ fn task(code: &str) -> TaskRequest {
         input: Some("1".into()),
         timeout_ms: None,
         id: None,
+        grant: None,
     }
 }
 
@@ -79,6 +80,7 @@ impl Network {
             transports: vec![TransportKind::Tcp],
             listen: vec![loopback_tcp()],
             relay: Some(relay.clone()),
+            access: pws_net::peer::Access::open(),
         })
         .unwrap();
         let (report_tx, mut reports) = mpsc::unbounded_channel();
@@ -115,6 +117,7 @@ impl Network {
             transports: vec![TransportKind::Tcp],
             listen: Vec::new(),
             relay: Some(self.relay.clone()),
+            access: pws_net::peer::Access::open(),
         })
         .unwrap();
         // Nothing a submitter is told matters here, but the event loop waits for its events
@@ -193,6 +196,7 @@ async fn a_full_node_answers_busy_and_a_batch_takes_one_slot() {
         code: "echo".into(),
         inputs: vec![Some("1".into()), Some("2".into()), Some("3".into())],
         timeout_ms: None,
+        grant: None,
     };
     let answers = timeout(WAIT, submitter.send_batch(node, batch))
         .await

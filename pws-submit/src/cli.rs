@@ -10,9 +10,11 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
+use pws_net::grant;
 use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
+use pws_node::network_args::PrivateNetworkArgs;
 use pws_submit::job::inputs;
 
 /// Send JavaScript tasks to PWS nodes and print their results.
@@ -21,6 +23,8 @@ use pws_submit::job::inputs;
 pub struct Cli {
     #[command(flatten)]
     pub network: NetworkArgs,
+    #[command(flatten)]
+    pub private_network: PrivateNetworkArgs,
     /// Transports used to reach the relay and the nodes.
     #[arg(long, global = true, value_enum, default_value_t = TransportChoice::Any)]
     pub transport: TransportChoice,
@@ -40,7 +44,7 @@ pub struct Cli {
 
 // The network: one of the two, for every command but `jobs` and `results`.
 #[derive(Args)]
-#[group(id = "network", multiple = false)]
+#[group(id = "relay_or_local", multiple = false)]
 pub struct NetworkArgs {
     /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it).
     #[arg(long, global = true, env = "PWS_RELAY")]
@@ -76,6 +80,24 @@ impl NetworkArgs {
 
 #[derive(Subcommand)]
 pub enum Command {
+    /// Print this submitter's peer id (its identity in the data dir, made if there is none),
+    /// one line. As a network's owner, this is the network's name.
+    Id,
+    /// Sign a grant of the private network this submitter owns (the network named by its
+    /// peer id) and print it, one line.
+    Grant {
+        /// The peer the grant is for (see `pws-node id`, `pws-submit id`).
+        peer: PeerId,
+        /// What the peer may do: `submit` tasks, or serve them as a `node`.
+        #[arg(long)]
+        role: grant::Role,
+        /// How long the grant lasts, e.g. "30d", "12h".
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        expires: Duration,
+        /// A name for the peer, shown in `nodes` (at most 64 bytes).
+        #[arg(long, default_value = "")]
+        name: String,
+    },
     /// Run one task and print its result as one line of JSON.
     Run {
         /// JavaScript file: a function expression (called with the input) or a script whose

@@ -66,6 +66,7 @@ impl LocalNetwork {
                 identity: Identity::ephemeral()?,
                 listen: any_port_addrs(LOOPBACK),
                 limits: SandboxLimits::default(),
+                access: pws_net::peer::Access::open(),
             };
             let registered_tx = registered_tx.clone();
             tokio::spawn(async move {

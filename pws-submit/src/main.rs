@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use libp2p::Multiaddr;
+use pws_net::grant::{self, Grant, SignedGrant};
+use pws_net::identity::Identity;
+use pws_net::peer::Access;
 use pws_net::protocol::TaskRequest;
 use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
@@ -80,6 +83,30 @@ fn submit(cli: Cli) -> Result<ExitStatus, Failure> {
         Ok(Journal::open(path)?)
     };
     let work = match cli.command {
+        Command::Id => {
+            println!("{}", own_identity(data_dir.as_deref())?.peer_id());
+            return Ok(ExitStatus::Success);
+        }
+        Command::Grant {
+            peer,
+            role,
+            expires,
+            name,
+        } => {
+            let owner = own_identity(data_dir.as_deref())?;
+            let grant = Grant {
+                network: owner.peer_id(),
+                peer,
+                role,
+                expires: grant::unix_now().saturating_add(expires.as_secs()),
+                name,
+            };
+            println!(
+                "{}",
+                SignedGrant::sign(&owner.keypair, &grant).map_err(usage)?
+            );
+            return Ok(ExitStatus::Success);
+        }
         Command::Jobs { json } => {
             output::print_jobs(&open_journal()?.jobs()?, json);
             return Ok(ExitStatus::Success);
@@ -133,8 +160,21 @@ fn submit(cli: Cli) -> Result<ExitStatus, Failure> {
         }
     };
     let source = cli.network.source().map_err(usage)?;
+    let access = cli.private_network.access().map_err(usage)?;
+    // In a private network grants name peers: the submitter shows its lasting identity.
+    let identity = match access.owner() {
+        Some(_) => Some(own_identity(data_dir.as_deref())?),
+        None => None,
+    };
+    let joining = Joining { access, identity };
     let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
-    runtime.block_on(work.run(source, &cli.transport.kinds(), cli.wait))
+    runtime.block_on(work.run(source, joining, &cli.transport.kinds(), cli.wait))
+}
+
+/// The network a command joins, and as whom.
+struct Joining {
+    access: Access,
+    identity: Option<Identity>,
 }
 
 /// What a command does once connected.
@@ -159,11 +199,13 @@ impl Work {
     async fn run(
         self,
         source: NetworkSource,
+        joining: Joining,
         transports: &[TransportKind],
         wait: Duration,
     ) -> Result<ExitStatus, Failure> {
         let relay = relay_of(source, transports).await?;
-        let session = Session::connect(&relay, transports).await?;
+        let session =
+            Session::connect_as(&relay, transports, joining.access, joining.identity).await?;
         Ok(match self {
             Work::Task {
                 request,
@@ -212,6 +254,13 @@ async fn relay_of(source: NetworkSource, transports: &[TransportKind]) -> Result
             .cloned()
             .context("the local relay has no address for the chosen transport"),
     }
+}
+
+/// This submitter's lasting identity, kept in its data directory.
+fn own_identity(data_dir: Option<&Path>) -> Result<Identity> {
+    let dir =
+        data_dir.context("no data directory for the submitter's identity; pass --data-dir")?;
+    Identity::load_or_create(dir)
 }
 
 /// The submitter's platform data directory, e.g. `~/.local/share/pws/submit`; none without
@@ -266,6 +315,7 @@ fn read_task(path: &Path, input: Option<String>, timeout: Option<Duration>) -> R
         input,
         timeout_ms: timeout.map(millis),
         id: None,
+        grant: None,
     })
 }
 

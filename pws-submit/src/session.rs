@@ -13,7 +13,7 @@ use futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use pws_net::client::{Client, NetResult};
 use pws_net::identity::Identity;
-use pws_net::peer::{self, Event, PeerConfig};
+use pws_net::peer::{self, Access, Event, PeerConfig};
 use pws_net::protocol::ProgressReport;
 use pws_net::status::NodeInfo;
 use pws_net::swarm::Role;
@@ -38,8 +38,20 @@ pub struct Session {
 }
 
 impl Session {
-    /// Join the network at `relay`, speaking only the `transports` given.
+    /// Join the open network at `relay` with a fresh identity, speaking only the
+    /// `transports` given.
     pub async fn connect(relay: &Multiaddr, transports: &[TransportKind]) -> Result<Self> {
+        Self::connect_as(relay, transports, Access::open(), None).await
+    }
+
+    /// Join the network `access` names at `relay` as `identity` (a fresh one if none: in the
+    /// open network a submitter needs no lasting name).
+    pub async fn connect_as(
+        relay: &Multiaddr,
+        transports: &[TransportKind],
+        access: Access,
+        identity: Option<Identity>,
+    ) -> Result<Self> {
         let relay_transport = TransportKind::of(relay)
             .with_context(|| format!("{relay} is not a TCP, QUIC or WebRTC-direct address"))?;
         if !transports.contains(&relay_transport) {
@@ -58,10 +70,14 @@ impl Session {
         loop {
             let peer = peer::spawn(PeerConfig {
                 role: Role::Submitter,
-                identity: Identity::ephemeral()?,
+                identity: match &identity {
+                    Some(identity) => identity.clone(),
+                    None => Identity::ephemeral()?,
+                },
                 transports: transports.to_vec(),
                 listen: listen.clone(),
                 relay: Some(relay.clone()),
+                access: access.clone(),
             })?;
             let client = peer.client;
             let progress = Arc::new(Mutex::new(keep_progress(peer.events)));

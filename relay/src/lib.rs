@@ -71,6 +71,7 @@ pub async fn run(
         transports: TransportKind::ALL.to_vec(),
         listen: config.listen,
         relay: None,
+        access: pws_net::peer::Access::open(),
     })?;
     tokio::pin!(shutdown);
     loop {

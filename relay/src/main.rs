@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
 use pws_net::swarm::RelayLimits;
@@ -14,13 +14,15 @@ use relay::RelayConfig;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<RelayCommand>,
     /// Listen address (repeatable). Default: /ip4/0.0.0.0/tcp/4001,
     /// /ip4/0.0.0.0/udp/4001/quic-v1 and /ip4/0.0.0.0/udp/4002/webrtc-direct.
     #[arg(long)]
     listen: Vec<Multiaddr>,
     /// Where the relay keeps its identity and WebRTC certificate, so its addresses survive
     /// restarts. Default: the platform data dir (e.g. ~/.local/share/pws/relay).
-    #[arg(long)]
+    #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
     /// Most reservations held at once (each lets one node behind NAT or in a browser be
     /// reached through the relay).
@@ -57,6 +59,12 @@ struct Args {
     web_dir: Option<PathBuf>,
 }
 
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// Print the relay's peer id (its identity in --data-dir, made if there is none), one line.
+    Id,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     pws_net::logging::init();
@@ -67,6 +75,10 @@ async fn main() -> Result<()> {
             directories::ProjectDirs::from("", "", "pws").map(|d| d.data_dir().join("relay"))
         })
         .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; pass --data-dir"))?;
+    if let Some(RelayCommand::Id) = args.command {
+        println!("{}", Identity::load_or_create(&data_dir)?.peer_id());
+        return Ok(());
+    }
     let listen = if args.listen.is_empty() {
         relay::default_listen_addrs()
     } else {

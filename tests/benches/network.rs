@@ -187,6 +187,7 @@ async fn network(
         identity: Identity::ephemeral().unwrap(),
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
+        access: pws_net::peer::Access::open(),
     };
     tokio::spawn(pws_node::run(
         node_config,

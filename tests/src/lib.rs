@@ -17,7 +17,7 @@ pub mod process;
 pub mod submit;
 
 pub use binaries::{bin, bin_dir};
-pub use network::{Node, Relay};
+pub use network::{Node, Relay, peer_id_in};
 pub use nix::sys::signal::Signal;
 pub use process::{
     Finished, Process, READY_TIMEOUT, children_of, rss_bytes, rss_with_children, signal,

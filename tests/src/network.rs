@@ -132,7 +132,15 @@ impl Node {
 
     /// A node with exactly these arguments (besides relay and data dir).
     pub fn start_with(relay: &Relay, args: &[&str]) -> Node {
-        Self::start_command(relay, args, Command::new(bin("pws-node")))
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_command(relay, args, Command::new(bin("pws-node")), data_dir)
+    }
+
+    /// A node listening on loopback, keeping its identity in `data_dir` (see [`peer_id_in`]).
+    pub fn start_in_data_dir(relay: &Relay, data_dir: TempDir, extra_args: &[&str]) -> Node {
+        let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(extra_args);
+        Self::start_command(relay, &args, Command::new(bin("pws-node")), data_dir)
     }
 
     /// A node listening on loopback, started in the working directory `cwd`.
@@ -141,11 +149,16 @@ impl Node {
         command.current_dir(cwd);
         let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0"];
         args.extend_from_slice(extra_args);
-        Self::start_command(relay, &args, command)
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_command(relay, &args, command, data_dir)
     }
 
-    fn start_command(relay: &Relay, args: &[&str], mut command: Command) -> Node {
-        let data_dir = tempfile::tempdir().expect("temp dir");
+    fn start_command(
+        relay: &Relay,
+        args: &[&str],
+        mut command: Command,
+        data_dir: TempDir,
+    ) -> Node {
         command
             .arg("--relay")
             .arg(relay.tcp())
@@ -178,4 +191,21 @@ impl Node {
         self.process
             .wait_for_line("registered", |line| line == "registered");
     }
+}
+
+/// `<binary> id --data-dir <data_dir>`: the peer id of the identity kept there (made if
+/// there is none), for `pws-node` or `relay`.
+pub fn peer_id_in(binary: &str, data_dir: &Path) -> String {
+    let mut command = Command::new(bin(binary));
+    command.arg("id").arg("--data-dir").arg(data_dir);
+    let output = Process::spawn(binary, &mut command)
+        .wait_with_output(crate::READY_TIMEOUT)
+        .expect_success();
+    let line = output.stdout.trim().to_string();
+    assert!(
+        line.parse::<libp2p::PeerId>().is_ok() && output.stdout.lines().count() == 1,
+        "{binary} id printed {:?}",
+        output.stdout
+    );
+    line
 }

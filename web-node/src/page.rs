@@ -98,6 +98,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         transports: vec![TransportKind::Webrtc],
         listen: Vec::new(),
         relay: Some(relay),
+        access: pws_net::peer::Access::open(),
     })
     .map_err(to_js)?;
     let pool = pool::start(

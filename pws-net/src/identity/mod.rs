@@ -29,4 +29,8 @@ impl Identity {
             certificate: stored::generate_certificate()?,
         })
     }
+
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        self.keypair.public().to_peer_id()
+    }
 }

@@ -5,11 +5,16 @@
 use libp2p::{Swarm, gossipsub};
 use tokio::sync::watch;
 
-use crate::protocol::{MAX_STATUS_ADDRS, NodeState, NodeStatus, STATUS_TOPIC, to_cbor};
+use crate::grant::SignedGrant;
+use crate::protocol::{MAX_STATUS_ADDRS, NodeState, NodeStatus, to_cbor};
 use crate::swarm::Behaviour;
 
 pub(super) struct Announcer {
     own: watch::Receiver<Option<NodeStatus>>,
+    /// The status topic of this node's network.
+    topic: gossipsub::IdentTopic,
+    /// This node's grant of its private network, shown in its status.
+    grant: Option<SignedGrant>,
     /// The status changed since it was last announced.
     changed: bool,
     /// The node is leaving: it announces `stopping` and nothing after.
@@ -17,9 +22,15 @@ pub(super) struct Announcer {
 }
 
 impl Announcer {
-    pub fn new(own: watch::Receiver<Option<NodeStatus>>) -> Self {
+    pub fn new(
+        own: watch::Receiver<Option<NodeStatus>>,
+        topic: gossipsub::IdentTopic,
+        grant: Option<SignedGrant>,
+    ) -> Self {
         Self {
             own,
+            topic,
+            grant,
             changed: false,
             stopping: false,
         }
@@ -60,7 +71,7 @@ impl Announcer {
         if let Err(e) = swarm
             .behaviour_mut()
             .gossipsub
-            .publish(gossipsub::IdentTopic::new(STATUS_TOPIC), to_cbor(&status))
+            .publish(self.topic.clone(), to_cbor(&status))
         {
             tracing::debug!("status not announced yet: {e}");
         }
@@ -75,6 +86,7 @@ impl Announcer {
             .map(ToString::to_string)
             .take(MAX_STATUS_ADDRS)
             .collect();
+        status.grant.clone_from(&self.grant);
         if self.stopping {
             status.state = NodeState::Stopping;
             status.free_slots = 0;

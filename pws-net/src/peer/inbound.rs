@@ -13,6 +13,8 @@ use libp2p::request_response::{InboundFailure, ResponseChannel};
 use tokio::sync::oneshot;
 
 use super::{Event, Work};
+use crate::access::{Access, Checked};
+use crate::grant::{self, Role, SignedGrant};
 use crate::protocol::{
     BatchResponse, ErrorKind, MAX_BATCH_TASKS, TaskBatch, TaskError, TaskRequest, TaskResponse,
 };
@@ -31,6 +33,9 @@ pub const MAX_REQUESTS_PER_PEER: usize = 64;
 pub(super) struct Inbound {
     /// Whether this peer runs tasks; other peers refuse them at once.
     serves: bool,
+    /// Who may send work: everyone, or the submitters of a private network.
+    access: Access,
+    checked: Checked,
     /// Answers to come, each with the peer that asked (`None`: refused, not counted).
     answers: FuturesUnordered<BoxFuture<'static, (Option<PeerId>, Answer)>>,
     /// Requests handed to the node and not yet answered, per peer.
@@ -40,9 +45,11 @@ pub(super) struct Inbound {
 }
 
 impl Inbound {
-    pub fn new(serves: bool) -> Self {
+    pub fn new(serves: bool, access: Access) -> Self {
         Self {
             serves,
+            access,
+            checked: Checked::default(),
             answers: FuturesUnordered::new(),
             in_flight: HashMap::new(),
             unflushed: 0,
@@ -56,7 +63,7 @@ impl Inbound {
         channel: ResponseChannel<TaskResponse>,
         outbox: &mut Vec<Event>,
     ) {
-        if let Some(refusal) = self.refusal(from) {
+        if let Some(refusal) = self.refusal(from, task.grant.as_ref()) {
             self.refuse(Answer::Task(channel, refusal));
             return;
         }
@@ -92,7 +99,7 @@ impl Inbound {
             ));
             return;
         }
-        if let Some(refusal) = self.refusal(from) {
+        if let Some(refusal) = self.refusal(from, batch.grant.as_ref()) {
             let answer = Answer::Batch(channel, BatchResponse::same_for_all(tasks, refusal));
             self.refuse(answer);
             return;
@@ -110,10 +117,21 @@ impl Inbound {
         }));
     }
 
-    /// Why a request from `from` is not handed to the node, if it is not; counts it if it is.
-    fn refusal(&mut self, from: PeerId) -> Option<TaskResponse> {
+    /// Why a request from `from`, showing `grant`, is not handed to the node, if it is not;
+    /// counts it if it is.
+    fn refusal(&mut self, from: PeerId, grant: Option<&SignedGrant>) -> Option<TaskResponse> {
         if !self.serves {
             return Some(not_a_node());
+        }
+        let now = grant::unix_now();
+        if let Err(unauthorized) = self
+            .checked
+            .check(&self.access, from, Role::Submit, grant, now)
+        {
+            return Some(TaskResponse::error(
+                ErrorKind::Unauthorized,
+                format!("this node serves a private network: {unauthorized}"),
+            ));
         }
         let in_flight = self.in_flight.entry(from).or_default();
         if *in_flight >= MAX_REQUESTS_PER_PEER {
@@ -197,20 +215,20 @@ mod tests {
 
     #[test]
     fn one_peer_may_have_only_so_many_requests_at_once() {
-        let mut inbound = Inbound::new(true);
+        let mut inbound = Inbound::new(true, Access::open());
         let (greedy, other) = (PeerId::random(), PeerId::random());
         for _ in 0..MAX_REQUESTS_PER_PEER {
-            assert_eq!(inbound.refusal(greedy), None);
+            assert_eq!(inbound.refusal(greedy, None), None);
         }
         let refusal = inbound
-            .refusal(greedy)
+            .refusal(greedy, None)
             .expect("one request too many is refused");
         assert!(
             matches!(&refusal.outcome, crate::protocol::Outcome::Error(e) if e.kind == ErrorKind::Busy),
             "{refusal:?}"
         );
         assert_eq!(
-            inbound.refusal(other),
+            inbound.refusal(other, None),
             None,
             "another peer is not held back"
         );
@@ -218,7 +236,9 @@ mod tests {
 
     #[test]
     fn a_peer_that_runs_no_tasks_refuses_them() {
-        let refusal = Inbound::new(false).refusal(PeerId::random()).unwrap();
+        let refusal = Inbound::new(false, Access::open())
+            .refusal(PeerId::random(), None)
+            .unwrap();
         assert!(
             matches!(&refusal.outcome, crate::protocol::Outcome::Error(e) if e.kind == ErrorKind::Rejected),
             "{refusal:?}"

@@ -22,12 +22,14 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify};
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use crate::access::Access;
 use crate::client::{Client, Command, NetError, Reply};
 use crate::discovery::Discovery;
+use crate::grant::SignedGrant;
 use crate::identity::Identity;
 use crate::protocol::{
-    BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck, ProgressReport, STATUS_TOPIC, TaskBatch,
-    TaskRequest, TaskResponse, from_cbor,
+    BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck, ProgressReport, TaskBatch, TaskRequest,
+    TaskResponse, from_cbor,
 };
 use crate::rt::{self, Instant, Ticker};
 use crate::status::{self, HEARTBEAT, Registry};
@@ -48,6 +50,8 @@ pub struct PeerConfig {
     pub listen: Vec<Multiaddr>,
     /// The relay to join, with its `/p2p/<id>`.
     pub relay: Option<Multiaddr>,
+    /// The network: open, or private (its names, this peer's grant, who is let in).
+    pub access: Access,
 }
 
 /// What the event loop reports to the program that runs it.
@@ -96,7 +100,13 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Start the event loop of a peer on the current runtime (tokio, or the page's).
 pub fn spawn(config: PeerConfig) -> Result<Peer> {
-    let mut swarm = swarm::build(&config.identity, &config.role, &config.transports)?;
+    let status_topic = config.access.status_topic();
+    let mut swarm = swarm::build(
+        &config.identity,
+        &config.role,
+        &config.transports,
+        &status_topic,
+    )?;
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -108,7 +118,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         swarm
             .behaviour_mut()
             .gossipsub
-            .subscribe(&gossipsub::IdentTopic::new(STATUS_TOPIC))
+            .subscribe(&status_topic)
             .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
     }
     let mut relay = config.relay.as_ref().map(RelayLink::new).transpose()?;
@@ -130,11 +140,12 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         swarm,
         role: config.role,
         relay,
-        inbound: Inbound::new(is_node),
+        inbound: Inbound::new(is_node, config.access.clone()),
         outbound: Outbound::default(),
-        announcer: Announcer::new(status),
-        discovery: Discovery::default(),
-        registry: Registry::default(),
+        announcer: Announcer::new(status, status_topic, config.access.own_grant().cloned()),
+        discovery: Discovery::new(&config.access),
+        registry: Registry::new(config.access.clone()),
+        own_grant: config.access.own_grant().cloned(),
         commands,
         events: event_tx,
         outbox: Vec::new(),
@@ -153,6 +164,8 @@ struct EventLoop {
     announcer: Announcer,
     discovery: Discovery,
     registry: Registry,
+    /// This peer's grant of its private network, shown with each task and batch it sends.
+    own_grant: Option<SignedGrant>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Event>,
     /// Events produced by the last step, sent before the next one.
@@ -465,10 +478,12 @@ impl EventLoop {
             Command::QueryStatus(node, reply) => {
                 self.outbound.query_status(behaviour, node, reply);
             }
-            Command::SendTask(node, task, reply) => {
+            Command::SendTask(node, mut task, reply) => {
+                task.grant.clone_from(&self.own_grant);
                 self.outbound.send_task(behaviour, node, task, reply);
             }
-            Command::SendBatch(node, batch, reply) => {
+            Command::SendBatch(node, mut batch, reply) => {
+                batch.grant.clone_from(&self.own_grant);
                 self.outbound.send_batch(behaviour, node, batch, reply);
             }
             Command::Registry(reply) => {

@@ -13,7 +13,7 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 
 use super::Event;
 use crate::client::Reply;
-use crate::discovery::{self, Discovery};
+use crate::discovery::Discovery;
 use crate::rt::Instant;
 use crate::swarm::Behaviour;
 
@@ -151,7 +151,7 @@ impl RelayLink {
         discovery.register(swarm.behaviour_mut(), self.peer_id);
         let kad = &mut swarm.behaviour_mut().kad;
         let _ = kad.bootstrap();
-        if let Err(e) = kad.start_providing(discovery::provider_key()) {
+        if let Err(e) = kad.start_providing(discovery.provider_key()) {
             tracing::warn!("cannot announce this node in the DHT: {e}");
         }
     }

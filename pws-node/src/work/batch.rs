@@ -154,6 +154,7 @@ mod tests {
             code: "function(x) { return x; }".into(),
             inputs: (0..inputs).map(|i| Some(i.to_string())).collect(),
             timeout_ms: None,
+            grant: None,
         }
     }
 

@@ -59,6 +59,7 @@ impl Slots {
             engine: self.engine.clone(),
             addrs: Vec::new(),
             browser: self.browser,
+            grant: None,
         }
     }
 }

@@ -299,6 +299,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
             code: self.spec.code.clone(),
             inputs,
             timeout_ms: self.spec.timeout_ms,
+            grant: None,
         };
         let network = self.network;
         Box::pin(async move {
@@ -565,8 +566,10 @@ mod tests {
                         engine: "test".into(),
                         addrs: Vec::new(),
                         browser: false,
+                        grant: None,
                     };
                     let info = NodeInfo {
+                        name: None,
                         peer_id: PeerId::random(),
                         status,
                     };

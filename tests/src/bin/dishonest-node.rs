@@ -24,6 +24,7 @@ async fn main() -> anyhow::Result<()> {
         transports: TransportKind::ALL.to_vec(),
         listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
         relay: Some(relay),
+        access: pws_net::peer::Access::open(),
     })?;
     let mut completed = 0;
     let status = |completed| NodeStatus {
@@ -35,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         engine: "lies 1.0".into(),
         addrs: Vec::new(),
         browser: false,
+        grant: None,
     };
     peer.client.set_status(status(completed));
     println!("{peer_id}");

@@ -43,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         engine: "nothing 1.0".into(),
         addrs: Vec::new(),
         browser: false,
+        grant: None,
     };
     let (ready_tx, mut ready) = mpsc::channel(identities.max(1));
     for _ in 0..identities {
@@ -65,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
             transports: TransportKind::ALL.to_vec(),
             listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
             relay: Some(relay.clone()),
+            access: pws_net::peer::Access::open(),
         })?;
         peer.client.set_status(status.clone());
         let peer::Peer { client, mut events } = peer;

@@ -127,6 +127,7 @@ async fn a_batch_of_endless_loops_frees_its_slot_within_its_bound() {
         code: "function() { while (true) {} }".into(),
         inputs: vec![None; 256],
         timeout_ms: None,
+        grant: None,
     };
     // 4 × 0.2 s, plus room for the workers stopped and started again on a loaded machine.
     let bound = Duration::from_millis(800) + Duration::from_secs(3);

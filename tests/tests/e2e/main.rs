@@ -8,6 +8,7 @@ mod errors;
 mod fairness;
 mod interop;
 mod jobs;
+mod private;
 mod resilience;
 mod sandbox;
 mod strategies;

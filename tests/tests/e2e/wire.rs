@@ -172,6 +172,7 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
             code: "function(n) { if (n === 2) throw new Error('two'); return n * 10; }".into(),
             inputs: ["1", "2", "3"].map(|n| Some(n.to_string())).to_vec(),
             timeout_ms: None,
+            grant: None,
         };
         let answer = exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&batch))
             .await
@@ -187,6 +188,7 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
             code: "1".into(),
             inputs: vec![None; MAX_BATCH_TASKS + 1],
             timeout_ms: None,
+            grant: None,
         };
         // Over the limit: one answer refuses the whole batch, in words.
         let answer = exchange_on(BATCH_PROTOCOL, &mut control, node_id, &to_cbor(&too_many))

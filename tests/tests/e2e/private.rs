@@ -1,0 +1,182 @@
+//! Private networks: every peer names itself with `id`, a network's owner signs grants that
+//! any peer checks on its own, and the network's nodes serve its members only.
+
+use std::collections::HashSet;
+
+use libp2p::PeerId;
+use pws_net::grant::{Role, SignedGrant, unix_now};
+use pws_net::protocol::{ErrorKind, Outcome, TASK_PROTOCOL, TaskRequest, TaskResponse};
+use pws_net::protocol::{from_cbor, to_cbor};
+use pws_tests::{
+    Node, Relay, SubmitterDir, example, json_lines, parse_json_line, path_of, peer_id_in, task_file,
+};
+
+use crate::wire::{exchange_on, raw_peer};
+
+#[test]
+fn every_peer_prints_its_id_and_the_owner_signs_grants() {
+    for binary in ["pws-node", "relay"] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = peer_id_in(binary, dir.path());
+        assert_eq!(
+            first,
+            peer_id_in(binary, dir.path()),
+            "{binary}: a lasting id"
+        );
+    }
+    let owner = SubmitterDir::new();
+    let owner_id = submitter_id(&owner);
+    assert_eq!(submitter_id(&owner), owner_id);
+
+    let node_dir = tempfile::tempdir().unwrap();
+    let node_id = peer_id_in("pws-node", node_dir.path());
+    let printed = owner
+        .submit()
+        .args(["grant", &node_id, "--role", "node", "--expires", "2d"])
+        .args(["--name", "kitchen laptop"])
+        .expect_success()
+        .stdout;
+    assert_eq!(printed.lines().count(), 1, "{printed:?}");
+    let grant: SignedGrant = printed.trim().parse().expect("a grant");
+    let now = unix_now();
+    let network: PeerId = owner_id.parse().unwrap();
+    let verified = grant
+        .verify(network, node_id.parse().unwrap(), Role::Node, now)
+        .expect("the owner's grant for the node");
+    assert_eq!(verified.name, "kitchen laptop");
+    assert!(verified.expires.abs_diff(now + 2 * 24 * 3600) < 60);
+    // Given to the node, the grant is worth nothing to anyone else.
+    assert!(
+        grant
+            .verify(network, PeerId::random(), Role::Node, now)
+            .is_err()
+    );
+
+    let wrong_role = owner
+        .submit()
+        .args(["grant", &node_id, "--role", "admin"])
+        .expect_code(2);
+    assert!(wrong_role.stderr.contains("admin"), "{}", wrong_role.stderr);
+}
+
+fn submitter_id(dir: &SubmitterDir) -> String {
+    dir.submit()
+        .arg("id")
+        .expect_success()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// `owner`'s grant for `peer`.
+fn grant(owner: &SubmitterDir, peer: &str, role: &str, name: &str) -> String {
+    owner
+        .submit()
+        .args(["grant", peer, "--role", role, "--name", name])
+        .expect_success()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// A node of `network` holding `owner`'s node grant under `name`.
+fn granted_node(relay: &Relay, owner: &SubmitterDir, network: &str, name: &str) -> Node {
+    let data_dir = tempfile::tempdir().unwrap();
+    let id = peer_id_in("pws-node", data_dir.path());
+    let grant = grant(owner, &id, "node", name);
+    Node::start_in_data_dir(relay, data_dir, &["--network", network, "--grant", &grant])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_network_serves_its_members_and_no_one_else() {
+    let relay = Relay::start();
+    let owner = SubmitterDir::new();
+    let network = submitter_id(&owner);
+    let a = granted_node(&relay, &owner, &network, "node a");
+    let b = granted_node(&relay, &owner, &network, "node b");
+    // In the network's namespace, but never admitted by the owner.
+    let _ungranted = Node::start(&relay, &["--network", &network]);
+    let members: HashSet<&str> = [a.peer_id.as_str(), b.peer_id.as_str()].into();
+
+    let member = SubmitterDir::new();
+    let member_grant = grant(&owner, &submitter_id(&member), "submit", "member");
+    let private = ["--relay", &relay.tcp(), "--network", &network];
+    let as_member = || {
+        member
+            .submit()
+            .args(private)
+            .args(["--grant", &member_grant])
+    };
+
+    // Only the granted nodes are listed, with the names the owner gave them.
+    let listed = parse_json_line(&as_member().args(["nodes", "--json"]).expect_success());
+    let names: HashSet<(&str, &str)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["peer_id"].as_str().unwrap(), n["name"].as_str().unwrap()))
+        .collect();
+    let expected: HashSet<(&str, &str)> = [
+        (a.peer_id.as_str(), "node a"),
+        (b.peer_id.as_str(), "node b"),
+    ]
+    .into();
+    assert_eq!(names, expected);
+
+    // A job runs on the granted nodes only.
+    let task = task_file("function(n) { return n * 3; }");
+    let job = as_member()
+        .args(["map", path_of(&task), "--range", "0..40", "--quiet"])
+        .expect_success();
+    for line in json_lines(&job.stdout) {
+        assert_eq!(line["ok"], line["index"].as_u64().unwrap() * 3, "{line}");
+        assert!(members.contains(line["node"].as_str().unwrap()), "{line}");
+    }
+
+    // The owner needs no grant.
+    let by_owner = owner
+        .submit()
+        .args(private)
+        .args(["run", &example("math.js")])
+        .expect_success();
+    assert_eq!(by_owner.stdout.trim(), "4");
+
+    // A stranger in the network's namespace, and one whose grant has expired: refused.
+    let stranger = SubmitterDir::new();
+    let expired = SubmitterDir::new();
+    let expired_grant = owner
+        .submit()
+        .args(["grant", &submitter_id(&expired), "--role", "submit"])
+        .args(["--expires", "0s"])
+        .expect_success()
+        .stdout;
+    for (who, extra) in [
+        (&stranger, Vec::new()),
+        (&expired, vec!["--grant", expired_grant.trim()]),
+    ] {
+        let refused = who
+            .submit()
+            .args(private)
+            .args(extra)
+            .args(["run", "--json", &example("math.js")])
+            .expect_code(1);
+        let result = parse_json_line(&refused);
+        assert_eq!(result["error"]["kind"], "unauthorized", "{result}");
+    }
+
+    // A peer that dials a granted node directly, outside any network, gets a typed refusal.
+    let (mut control, node_id) = raw_peer(&a);
+    let answer = exchange_on(
+        TASK_PROTOCOL,
+        &mut control,
+        node_id,
+        &to_cbor(&TaskRequest::new("1 + 1")),
+    )
+    .await
+    .expect("an answer");
+    let response: TaskResponse = from_cbor(&answer).unwrap();
+    assert!(
+        matches!(&response.outcome, Outcome::Error(e) if e.kind == ErrorKind::Unauthorized),
+        "{response:?}"
+    );
+}
