@@ -114,6 +114,22 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Whether `peer` is a member at all, in either role (what a relay asks before it
+    /// introduces a peer): the owner, or a peer showing a valid grant of either role.
+    pub fn admits(
+        &self,
+        peer: PeerId,
+        presented: Option<&SignedGrant>,
+        now: u64,
+    ) -> Result<Option<grant::Grant>, Unauthorized> {
+        let role = presented
+            .and_then(SignedGrant::role)
+            .unwrap_or(Role::Submit);
+        self.check(peer, role, presented, now)
+    }
+}
+
 /// Grants already checked, per peer, so that a peer showing the same grant again costs a
 /// lookup, not a signature check. Bounded: when full, entries are dropped and checked anew.
 #[derive(Debug, Default)]

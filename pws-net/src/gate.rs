@@ -6,11 +6,12 @@
 //!
 //! The relay puts its rendezvous server behind a gate with [`PerAddress`]: one IP address
 //! cannot register or discover through more than a burst of connections, then a few a second,
-//! however many identities it makes.
+//! however many identities it makes. In a private network, its rendezvous server and its
+//! circuit relay are also behind [`Admitted`]: only peers that showed a grant use them.
 
-use std::collections::HashMap;
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -164,6 +165,53 @@ impl<B: NetworkBehaviour> NetworkBehaviour for Gate<B> {
             });
         }
         self.inner.poll(cx)
+    }
+}
+
+/// Both policies must admit a connection.
+impl<A: Policy, B: Policy> Policy for (A, B) {
+    fn admit(&mut self, peer: PeerId, remote: &Multiaddr, now: Instant) -> bool {
+        self.0.admit(peer, remote, now) && self.1.admit(peer, remote, now)
+    }
+}
+
+/// The peers a relay lets use its services: everyone in the open network; in a private
+/// network, those it admitted after they showed a grant. Shared between the event loop, which
+/// admits, and the gates, which ask.
+#[derive(Debug, Clone, Default)]
+pub struct Admitted(Option<Arc<Mutex<HashSet<PeerId>>>>);
+
+impl Admitted {
+    pub fn everyone() -> Self {
+        Self(None)
+    }
+
+    pub fn members_only() -> Self {
+        Self(Some(Arc::default()))
+    }
+
+    pub fn admit(&self, peer: PeerId) {
+        if let Some(members) = &self.0 {
+            members.lock().expect("admitted lock").insert(peer);
+        }
+    }
+
+    pub fn forget(&self, peer: &PeerId) {
+        if let Some(members) = &self.0 {
+            members.lock().expect("admitted lock").remove(peer);
+        }
+    }
+
+    pub fn contains(&self, peer: &PeerId) -> bool {
+        self.0
+            .as_ref()
+            .is_none_or(|members| members.lock().expect("admitted lock").contains(peer))
+    }
+}
+
+impl Policy for Admitted {
+    fn admit(&mut self, peer: PeerId, _remote: &Multiaddr, _now: Instant) -> bool {
+        self.contains(&peer)
     }
 }
 

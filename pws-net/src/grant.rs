@@ -135,6 +135,11 @@ impl SignedGrant {
         })
     }
 
+    /// The role the grant claims, unchecked (to know which role to check it for).
+    pub fn role(&self) -> Option<Role> {
+        from_cbor::<Grant>(&self.grant).ok().map(|grant| grant.role)
+    }
+
     /// The grant, if `network`'s owner signed it for `peer` to act as `role` and it has not
     /// expired at `now` (seconds since the Unix epoch).
     pub fn verify(

@@ -15,6 +15,9 @@ pub const BATCH_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/batch/1.0.0
 pub const STATUS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/status/1.0.0");
 /// Request-response protocol a node uses to tell a submitter how far a task has come.
 pub const PROGRESS_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/progress/1.0.0");
+/// Request-response protocol on which a peer of a private network shows its grant to the
+/// relay, once per connection, before it reserves, registers or discovers.
+pub const ADMISSION_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/admission/1.0.0");
 /// Kademlia protocol of the PWS DHT (kept apart from the public IPFS DHT).
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/kad/1.0.0");
 /// Rendezvous namespace under which nodes register at the relay.
@@ -387,6 +390,20 @@ impl NodeStatus {
     pub fn has_free_slot(&self) -> bool {
         self.state != NodeState::Stopping && self.free_slots > 0
     }
+}
+
+/// A peer's grant, shown to the relay of its private network (none: the network's owner).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<SignedGrant>,
+}
+
+/// The relay's answer: admitted, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmissionResponse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// The status request carries nothing: an empty CBOR map.

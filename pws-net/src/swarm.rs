@@ -16,13 +16,14 @@ use libp2p::{
 };
 
 use crate::arrival::ArrivalDeadline;
-use crate::gate::{Gate, PerAddress};
+use crate::gate::{Admitted, Gate, PerAddress};
 use crate::identity::Identity;
 use crate::protocol::{
-    BATCH_PROTOCOL, BatchResponse, IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL,
-    MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES, MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES,
-    NodeStatus, PROGRESS_PROTOCOL, ProgressAck, ProgressReport, STATUS_PROTOCOL, StatusRequest,
-    TASK_PROTOCOL, TaskBatch, TaskRequest, TaskResponse,
+    ADMISSION_PROTOCOL, AdmissionRequest, AdmissionResponse, BATCH_PROTOCOL, BatchResponse,
+    IDENTIFY_PROTOCOL_VERSION, KAD_PROTOCOL, MAX_BATCH_RESPONSE_BYTES, MAX_STATUS_BYTES,
+    MAX_TASK_REQUEST_BYTES, MAX_TASK_RESPONSE_BYTES, NodeStatus, PROGRESS_PROTOCOL, ProgressAck,
+    ProgressReport, STATUS_PROTOCOL, StatusRequest, TASK_PROTOCOL, TaskBatch, TaskRequest,
+    TaskResponse,
 };
 use crate::transport::TransportKind;
 
@@ -200,7 +201,7 @@ pub struct Behaviour {
     pub connection_limits: connection_limits::Behaviour,
     pub memory_limits: MemoryLimits,
     pub relay_client: relay::client::Behaviour,
-    pub relay_server: Toggle<relay::Behaviour>,
+    pub relay_server: Toggle<Gate<relay::Behaviour>>,
     pub rendezvous_server: Toggle<Gate<rendezvous::server::Behaviour>>,
     pub rendezvous_client: rendezvous::client::Behaviour,
     pub dcutr: dcutr::Behaviour,
@@ -212,6 +213,7 @@ pub struct Behaviour {
     pub batch: request_response::Behaviour<TaskCodec<TaskBatch, BatchResponse>>,
     pub status: request_response::cbor::Behaviour<StatusRequest, NodeStatus>,
     pub progress: request_response::cbor::Behaviour<ProgressReport, ProgressAck>,
+    pub admission: request_response::cbor::Behaviour<AdmissionRequest, AdmissionResponse>,
 }
 
 /// Build the swarm of a peer with `role`, speaking the transports in `kinds`.
@@ -221,6 +223,7 @@ pub fn build(
     role: &Role,
     kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
+    admitted: &Admitted,
 ) -> Result<Swarm<Behaviour>> {
     let transport = crate::transport::build(identity, kinds)?;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
@@ -228,7 +231,7 @@ pub fn build(
         .with_other_transport(|_| transport)?
         .with_dns()?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
-        .with_behaviour(behaviour_of(role, status_topic))
+        .with_behaviour(behaviour_of(role, status_topic, admitted))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -243,13 +246,14 @@ pub fn build(
     role: &Role,
     _kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
+    admitted: &Admitted,
 ) -> Result<Swarm<Behaviour>> {
     use libp2p::webrtc_websys;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_wasm_bindgen()
         .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
-        .with_behaviour(behaviour_of(role, status_topic))
+        .with_behaviour(behaviour_of(role, status_topic, admitted))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -264,10 +268,11 @@ type BuildError = Box<dyn std::error::Error + Send + Sync>;
 fn behaviour_of<'a>(
     role: &'a Role,
     status_topic: &'a gossipsub::IdentTopic,
+    admitted: &'a Admitted,
 ) -> impl FnOnce(&libp2p::identity::Keypair, relay::client::Behaviour) -> Result<Behaviour, BuildError>
 + 'a {
     move |key, relay_client| {
-        behaviour(key, relay_client, role, status_topic).map_err(BuildError::from)
+        behaviour(key, relay_client, role, status_topic, admitted).map_err(BuildError::from)
     }
 }
 
@@ -276,11 +281,15 @@ fn behaviour(
     relay_client: relay::client::Behaviour,
     role: &Role,
     status_topic: &gossipsub::IdentTopic,
+    admitted: &Admitted,
 ) -> Result<Behaviour> {
     let peer_id = key.public().to_peer_id();
     let (relay_server, rendezvous_server) = match role {
         Role::Relay(limits) => (
-            Some(relay::Behaviour::new(peer_id, limits.to_config())),
+            Some(Gate::new(
+                relay::Behaviour::new(peer_id, limits.to_config()),
+                admitted.clone(),
+            )),
             Some(Gate::new(
                 rendezvous::server::Behaviour::new(
                     rendezvous::server::Config::default()
@@ -288,7 +297,10 @@ fn behaviour(
                         .with_max_ttl(MAX_REGISTRATION_TTL)
                         .with_max_registration_per_peer(MAX_REGISTRATIONS_PER_PEER),
                 ),
-                PerAddress::new(RENDEZVOUS_PER_IP.burst, RENDEZVOUS_PER_IP.refill),
+                (
+                    PerAddress::new(RENDEZVOUS_PER_IP.burst, RENDEZVOUS_PER_IP.refill),
+                    admitted.clone(),
+                ),
             )),
         ),
         Role::Node | Role::Submitter => (None, None),
@@ -369,6 +381,19 @@ fn behaviour(
         [(PROGRESS_PROTOCOL, progress_support)],
         request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
     );
+    let admission = request_response::Behaviour::with_codec(
+        request_response::cbor::codec::Codec::default()
+            .set_request_size_maximum(MAX_STATUS_BYTES)
+            .set_response_size_maximum(MAX_STATUS_BYTES),
+        [(
+            ADMISSION_PROTOCOL,
+            match role {
+                Role::Relay(_) => ProtocolSupport::Inbound,
+                Role::Node | Role::Submitter => ProtocolSupport::Outbound,
+            },
+        )],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+    );
 
     Ok(Behaviour {
         connection_limits: connection_limits(role),
@@ -389,5 +414,6 @@ fn behaviour(
         batch,
         status,
         progress,
+        admission,
     })
 }

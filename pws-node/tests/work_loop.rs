@@ -155,6 +155,7 @@ async fn start_relay() -> Multiaddr {
         limits: RelayLimits::default(),
         http: None,
         web_dir: std::env::temp_dir(),
+        access: pws_net::peer::Access::open(),
     };
     tokio::spawn(relay::run(config, std::future::pending(), move |addr| {
         let _ = addr_tx.send(addr);

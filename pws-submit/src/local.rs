@@ -33,6 +33,7 @@ impl LocalNetwork {
             // No web page: nobody opens a browser on a local test network.
             http: None,
             web_dir: Default::default(),
+            access: pws_net::peer::Access::open(),
         };
         tokio::spawn(async move {
             let result = relay::run(relay_config, std::future::pending(), |addr| {

@@ -14,7 +14,7 @@ use anyhow::Result;
 use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use pws_net::identity::Identity;
-use pws_net::peer::{self, Event, PeerConfig};
+use pws_net::peer::{self, Access, Event, PeerConfig};
 use pws_net::swarm::{RelayLimits, Role};
 use pws_net::transport::TransportKind;
 
@@ -33,6 +33,8 @@ pub struct RelayConfig {
     pub http: Option<SocketAddr>,
     /// The built page (see [`web::default_web_dir`]).
     pub web_dir: PathBuf,
+    /// The network introduced: open, or private (only peers showing a grant of its owner).
+    pub access: Access,
 }
 
 /// TCP, QUIC and WebRTC-direct on all IPv4 interfaces at the fixed default ports.
@@ -71,7 +73,7 @@ pub async fn run(
         transports: TransportKind::ALL.to_vec(),
         listen: config.listen,
         relay: None,
-        access: pws_net::peer::Access::open(),
+        access: config.access,
     })?;
     tokio::pin!(shutdown);
     loop {

@@ -43,6 +43,13 @@ struct Args {
     /// How long one circuit may stay open (e.g. "30m", "24h").
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     max_circuit_duration: Duration,
+    /// Introduce only the peers of the private network of this owner (a peer id): each must
+    /// show a grant of it before it may reserve, register or discover.
+    #[arg(long, env = "PWS_NETWORK", value_name = "OWNER")]
+    network: Option<libp2p::PeerId>,
+    /// Refuse this peer of the private network whatever grant it shows (repeatable).
+    #[arg(long, value_name = "PEER_ID", requires = "network")]
+    deny: Vec<libp2p::PeerId>,
     /// Most incoming connections established at once (every node and browser tab keeps
     /// one). The relay raises its open-file limit to fit them, as far as the system allows.
     #[arg(long, default_value_t = RelayLimits::default().max_connections)]
@@ -99,6 +106,12 @@ async fn main() -> Result<()> {
         },
         http: (!args.no_http).then_some(args.http),
         web_dir: args.web_dir.unwrap_or_else(relay::web::default_web_dir),
+        access: match args.network {
+            Some(owner) => {
+                pws_net::peer::Access::private(owner, None, args.deny.iter().copied().collect())
+            }
+            None => pws_net::peer::Access::open(),
+        },
     };
     // Ctrl-C or SIGTERM (what service managers send) stops the relay cleanly.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -161,6 +161,7 @@ async fn network(
         limits: Default::default(),
         http: None,
         web_dir: Default::default(),
+        access: pws_net::peer::Access::open(),
     };
     tokio::spawn(relay::run(
         relay_config,

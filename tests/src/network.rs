@@ -22,6 +22,11 @@ pub struct Relay {
 
 impl Relay {
     pub fn start() -> Relay {
+        Self::start_with(&[])
+    }
+
+    /// A relay on loopback on every transport, with these arguments too.
+    pub fn start_with(extra_args: &[&str]) -> Relay {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let listen = [
             "/ip4/127.0.0.1/tcp/0",
@@ -29,17 +34,17 @@ impl Relay {
             "/ip4/127.0.0.1/udp/0/webrtc-direct",
         ]
         .map(|addr| addr.parse().expect("valid multiaddr"));
-        Self::start_on(data_dir, &listen, "127.0.0.1:0")
+        Self::start_on(data_dir, &listen, "127.0.0.1:0", extra_args)
     }
 
     /// A relay listening on exactly `listen`, serving its web page on `http`.
     pub fn start_listening(listen: &[Multiaddr], http: &str) -> Relay {
-        Self::start_on(tempfile::tempdir().expect("temp dir"), listen, http)
+        Self::start_on(tempfile::tempdir().expect("temp dir"), listen, http, &[])
     }
 
-    fn start_on(data_dir: TempDir, listen: &[Multiaddr], http: &str) -> Relay {
+    fn start_on(data_dir: TempDir, listen: &[Multiaddr], http: &str, extra: &[&str]) -> Relay {
         let mut command = Command::new(bin("relay"));
-        command.arg("--data-dir").arg(data_dir.path());
+        command.arg("--data-dir").arg(data_dir.path()).args(extra);
         for addr in listen {
             command.arg("--listen").arg(addr.to_string());
         }
@@ -98,7 +103,7 @@ impl Relay {
                     .collect()
             })
             .collect();
-        let restarted = Self::start_on(data_dir, &listen, "127.0.0.1:0");
+        let restarted = Self::start_on(data_dir, &listen, "127.0.0.1:0", &[]);
         assert_eq!(
             restarted.addrs, addrs,
             "a restarted relay keeps its addresses"

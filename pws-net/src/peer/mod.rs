@@ -1,12 +1,14 @@
 //! The event loop: the one place that owns the swarm. It is a dispatcher — each swarm event,
 //! command and timer goes to the part that owns it: the link to the relay
 //! ([`relay_link`]), work asked of this peer ([`inbound`]), requests it awaits
-//! ([`outbound`]), its own status ([`announce`]), discovery and the registry.
+//! ([`outbound`]), its own status ([`announce`]), a relay's admission of the peers of its
+//! private network ([`admission`]), discovery and the registry.
 //!
 //! What it reports goes out on [`Peer::events`] and is never dropped: the loop waits until
 //! there is room. The owner must therefore keep reading events, and never wait on the event
 //! loop while it does not (a node sets its status through a watch channel for that reason).
 
+mod admission;
 mod announce;
 mod inbound;
 mod outbound;
@@ -25,16 +27,18 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use crate::access::Access;
 use crate::client::{Client, Command, NetError, Reply};
 use crate::discovery::Discovery;
+use crate::gate::Admitted;
 use crate::grant::SignedGrant;
 use crate::identity::Identity;
 use crate::protocol::{
-    BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck, ProgressReport, TaskBatch, TaskRequest,
-    TaskResponse, from_cbor,
+    AdmissionRequest, AdmissionResponse, BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck,
+    ProgressReport, TaskBatch, TaskRequest, TaskResponse, from_cbor,
 };
 use crate::rt::{self, Instant, Ticker};
 use crate::status::{self, HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
 use crate::transport::TransportKind;
+use admission::Admissions;
 use announce::Announcer;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
@@ -101,11 +105,17 @@ const TICK: Duration = Duration::from_millis(100);
 /// Start the event loop of a peer on the current runtime (tokio, or the page's).
 pub fn spawn(config: PeerConfig) -> Result<Peer> {
     let status_topic = config.access.status_topic();
+    // A relay of a private network lets only admitted peers use its services.
+    let admitted = match (&config.role, config.access.owner()) {
+        (Role::Relay(_), Some(_)) => Admitted::members_only(),
+        _ => Admitted::everyone(),
+    };
     let mut swarm = swarm::build(
         &config.identity,
         &config.role,
         &config.transports,
         &status_topic,
+        &admitted,
     )?;
     for addr in &config.listen {
         swarm
@@ -121,7 +131,11 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
             .subscribe(&status_topic)
             .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
     }
-    let mut relay = config.relay.as_ref().map(RelayLink::new).transpose()?;
+    let mut relay = config
+        .relay
+        .as_ref()
+        .map(|addr| RelayLink::new(addr, &config.access))
+        .transpose()?;
     if let Some(relay) = &mut relay {
         let (peer_id, addr) = (relay.peer_id(), relay.addr().clone());
         swarm.behaviour_mut().kad.add_address(&peer_id, addr);
@@ -136,7 +150,10 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         local_peer_id: *swarm.local_peer_id(),
     };
     let is_node = matches!(config.role, Role::Node);
+    let admissions = matches!(config.role, Role::Relay(_))
+        .then(|| Admissions::new(config.access.clone(), admitted));
     let event_loop = EventLoop {
+        admissions,
         swarm,
         role: config.role,
         relay,
@@ -157,6 +174,8 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
 
 struct EventLoop {
     swarm: Swarm<Behaviour>,
+    /// A relay's admission of the peers of its network.
+    admissions: Option<Admissions>,
     role: Role,
     relay: Option<RelayLink>,
     inbound: Inbound,
@@ -258,11 +277,19 @@ impl EventLoop {
                     );
                 }
             }
+            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                if let Some(admissions) = &mut self.admissions {
+                    admissions.on_connected(peer_id);
+                }
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 num_established: 0,
                 ..
             } => {
+                if let Some(admissions) = &mut self.admissions {
+                    admissions.on_disconnected(&peer_id);
+                }
                 if let Some(relay) = self.relay.as_mut().filter(|r| r.peer_id() == peer_id) {
                     relay.on_lost(&mut self.discovery, &mut self.outbox);
                 }
@@ -329,6 +356,7 @@ impl EventLoop {
                 },
             ),
             BehaviourEvent::Status(event) => self.on_status_event(event),
+            BehaviourEvent::Admission(event) => self.on_admission_event(event),
             BehaviourEvent::Progress(request_response::Event::Message {
                 message:
                     request_response::Message::Request {
@@ -369,6 +397,44 @@ impl EventLoop {
             tracing::debug!(%source, "ignoring a status announcement: {refusal}");
         }
         outcome
+    }
+
+    /// The admission protocol: requests to a relay, answers to our own request.
+    fn on_admission_event(
+        &mut self,
+        event: request_response::Event<AdmissionRequest, AdmissionResponse>,
+    ) {
+        let answer = match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                if let Some(admissions) = &mut self.admissions {
+                    admissions.on_request(self.swarm.behaviour_mut(), peer, request, channel);
+                }
+                return;
+            }
+            request_response::Event::Message {
+                message: request_response::Message::Response { response, .. },
+                ..
+            } => Ok(response),
+            request_response::Event::OutboundFailure { error, .. } => Err(error.to_string()),
+            _ => return,
+        };
+        let is_node = self.is_node();
+        if let Some(relay) = &mut self.relay {
+            relay.on_admission(
+                answer,
+                &mut self.swarm,
+                &mut self.discovery,
+                is_node,
+                &mut self.outbox,
+            );
+        }
     }
 
     /// Events of the task and batch protocols: requests to serve go to [`Inbound`], answers
@@ -508,6 +574,9 @@ impl EventLoop {
         self.announcer.on_tick(&mut self.swarm);
         if self.draining.is_some() {
             return self.drained();
+        }
+        if let Some(admissions) = &mut self.admissions {
+            admissions.on_tick(&mut self.swarm);
         }
         let is_node = self.is_node();
         if let Some(relay) = &mut self.relay {

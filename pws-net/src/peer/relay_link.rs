@@ -12,8 +12,10 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm};
 
 use super::Event;
-use crate::client::Reply;
+use crate::access::Access;
+use crate::client::{NetError, Reply};
 use crate::discovery::Discovery;
+use crate::protocol::{AdmissionRequest, AdmissionResponse};
 use crate::rt::Instant;
 use crate::swarm::Behaviour;
 
@@ -31,13 +33,18 @@ pub(super) struct RelayLink {
     redial_at: Option<Instant>,
     /// The relay has been dialed at least once.
     dialed_once: bool,
+    /// In a private network: what this peer shows the relay on each connection before it
+    /// uses the relay (its grant; none for the owner).
+    admission: Option<AdmissionRequest>,
+    /// The relay admitted this peer on the current connection (always, in the open network).
+    admitted: bool,
     /// Callers waiting for the first connection.
     waiters: Vec<Reply<PeerId>>,
 }
 
 impl RelayLink {
     /// A link to the relay at `addr`, which must end with `/p2p/<relay peer id>`.
-    pub fn new(addr: &Multiaddr) -> Result<Self> {
+    pub fn new(addr: &Multiaddr, access: &Access) -> Result<Self> {
         let Some(Protocol::P2p(peer_id)) = addr.iter().last() else {
             anyhow::bail!("relay address {addr} must end with /p2p/<relay peer id>");
         };
@@ -49,6 +56,10 @@ impl RelayLink {
             backoff: MIN_BACKOFF,
             redial_at: None,
             dialed_once: false,
+            admission: access.owner().map(|_| AdmissionRequest {
+                grant: access.own_grant().cloned(),
+            }),
+            admitted: false,
             waiters: Vec::new(),
         })
     }
@@ -61,9 +72,9 @@ impl RelayLink {
         &self.addr
     }
 
-    /// The relay's peer id while connected to it.
+    /// The relay's peer id while connected to it (and admitted by it).
     pub fn connected_peer(&self) -> Option<PeerId> {
-        self.connected.then_some(self.peer_id)
+        (self.connected && self.admitted).then_some(self.peer_id)
     }
 
     /// Dial now if this peer has nothing to listen on; else at its first listener (or after
@@ -111,15 +122,15 @@ impl RelayLink {
 
     /// Resolve `reply` with the relay's peer id once connected.
     pub fn wait(&mut self, reply: Reply<PeerId>) {
-        if self.connected {
+        if self.connected && self.admitted {
             let _ = reply.send(Ok(self.peer_id));
         } else {
             self.waiters.push(reply);
         }
     }
 
-    /// A connection to the relay opened. A node then reserves a relayed address, registers
-    /// and announces itself in the DHT.
+    /// A connection to the relay opened: in a private network, show the relay our grant
+    /// first; else it is ours to use.
     pub fn on_connected(
         &mut self,
         swarm: &mut Swarm<Behaviour>,
@@ -135,6 +146,55 @@ impl RelayLink {
             return;
         }
         tracing::debug!(relay = %self.peer_id, "connected to the relay");
+        match &self.admission {
+            Some(request) => {
+                let relay = self.peer_id;
+                swarm
+                    .behaviour_mut()
+                    .admission
+                    .send_request(&relay, request.clone());
+            }
+            None => self.on_admitted(swarm, discovery, is_node, outbox),
+        }
+    }
+
+    /// The relay answered our admission request (`Err`: the request failed, e.g. a relay that
+    /// does not speak the protocol: it introduces everyone).
+    pub fn on_admission(
+        &mut self,
+        answer: Result<AdmissionResponse, String>,
+        swarm: &mut Swarm<Behaviour>,
+        discovery: &mut Discovery,
+        is_node: bool,
+        outbox: &mut Vec<Event>,
+    ) {
+        match answer {
+            Ok(AdmissionResponse { refused: Some(why) }) => {
+                tracing::warn!(relay = %self.peer_id, "the relay does not admit this peer: {why}");
+                for waiter in self.waiters.drain(..) {
+                    let _ = waiter.send(Err(NetError::Failed(format!(
+                        "the relay refused this peer: {why}"
+                    ))));
+                }
+            }
+            Ok(_) => self.on_admitted(swarm, discovery, is_node, outbox),
+            Err(e) => {
+                tracing::debug!("no admission answer ({e}); using the relay as an open one");
+                self.on_admitted(swarm, discovery, is_node, outbox);
+            }
+        }
+    }
+
+    /// The relay lets this peer in. A node then reserves a relayed address, registers and
+    /// announces itself in the DHT.
+    fn on_admitted(
+        &mut self,
+        swarm: &mut Swarm<Behaviour>,
+        discovery: &mut Discovery,
+        is_node: bool,
+        outbox: &mut Vec<Event>,
+    ) {
+        self.admitted = true;
         outbox.push(Event::Relay(true));
         for waiter in self.waiters.drain(..) {
             let _ = waiter.send(Ok(self.peer_id));
@@ -163,6 +223,7 @@ impl RelayLink {
             outbox.push(Event::Relay(false));
         }
         self.connected = false;
+        self.admitted = false;
         if self.redial_at.is_none() {
             self.schedule_redial();
         }

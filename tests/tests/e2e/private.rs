@@ -180,3 +180,58 @@ async fn a_private_network_serves_its_members_and_no_one_else() {
         "{response:?}"
     );
 }
+
+#[test]
+fn a_private_relay_introduces_members_only() {
+    let owner = SubmitterDir::new();
+    let network = submitter_id(&owner);
+    let relay = Relay::start_with(&["--network", &network]);
+    let member_node = granted_node(&relay, &owner, &network, "node a");
+
+    // A node of the network without a grant is not admitted: it never registers.
+    let mut ungranted = std::process::Command::new(pws_tests::bin("pws-node"));
+    let ungranted_dir = tempfile::tempdir().unwrap();
+    ungranted
+        .args(["--relay", &relay.tcp(), "--network", &network])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir"])
+        .arg(ungranted_dir.path());
+    let mut ungranted = pws_tests::Process::spawn("pws-node", &mut ungranted);
+    let refusal = ungranted.wait_for_stderr_line("the relay's refusal", |line| {
+        line.contains("does not admit this peer")
+    });
+    assert!(refusal.contains("no grant"), "{refusal}");
+
+    // A member runs its tasks on the member node.
+    let member = SubmitterDir::new();
+    let member_grant = grant(&owner, &submitter_id(&member), "submit", "member");
+    let result = parse_json_line(
+        &member
+            .submit()
+            .args(["--relay", &relay.tcp(), "--network", &network])
+            .args([
+                "--grant",
+                &member_grant,
+                "run",
+                "--json",
+                &example("math.js"),
+            ])
+            .expect_success(),
+    );
+    assert_eq!(result["node"], member_node.peer_id.as_str(), "{result}");
+
+    // A stranger is refused by the relay itself: nothing ran (exit 3), and it is told why.
+    let stranger = SubmitterDir::new()
+        .submit()
+        .args(["--relay", &relay.tcp(), "--network", &network])
+        .args(["run", &example("math.js")])
+        .expect_code(3);
+    assert!(
+        stranger.stderr.contains("relay refused this peer"),
+        "{}",
+        stranger.stderr
+    );
+    assert!(
+        !ungranted.seen().iter().any(|line| line == "registered"),
+        "the ungranted node registered"
+    );
+}
