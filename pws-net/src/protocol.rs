@@ -324,11 +324,16 @@ impl ErrorKind {
     }
 
     /// Whether another node might succeed where this one failed. A crash is not: the task
-    /// that killed one worker would likely kill the next.
+    /// that killed one worker would likely kill the next. A node that refuses a submitter
+    /// (`unauthorized`) may deny it alone.
     pub fn is_retryable_elsewhere(self) -> bool {
         matches!(
             self,
-            ErrorKind::Busy | ErrorKind::RateLimited | ErrorKind::Rejected | ErrorKind::Network
+            ErrorKind::Busy
+                | ErrorKind::RateLimited
+                | ErrorKind::Rejected
+                | ErrorKind::Network
+                | ErrorKind::Unauthorized
         )
     }
 }

@@ -44,13 +44,20 @@ pub async fn run(
     let request_deadline = deadline::for_request(task.timeout_ms, 1, request_bytes);
     let mut unreachable: HashSet<PeerId> = HashSet::new();
     let mut busy: HashSet<PeerId> = HashSet::new();
+    // Nodes of a private network that do not let us in: another may (its deny list differs).
+    let mut refusing: HashSet<PeerId> = HashSet::new();
     let mut last_error = None;
     let mut nodes = match session.refresh().await {
         Ok(nodes) => nodes,
         Err(e) => return no_answer(TaskError::new(ErrorKind::Network, e.to_string())),
     };
     loop {
-        let skip: HashSet<PeerId> = unreachable.union(&busy).copied().collect();
+        let skip: HashSet<PeerId> = unreachable
+            .iter()
+            .chain(&busy)
+            .chain(&refusing)
+            .copied()
+            .collect();
         let picked = strategy::pick(strategy, &nodes, &skip, cursor.previous(), &mut rand::rng());
         let Some(node) = picked else {
             if Instant::now() >= deadline {
@@ -81,6 +88,22 @@ pub async fn run(
             };
         };
         match answer {
+            Ok(TaskResponse {
+                outcome: Outcome::Error(error),
+                ..
+            }) if error.kind == ErrorKind::Unauthorized => {
+                refusing.insert(node);
+                // Every node refuses us: waiting will not change that.
+                if nodes.iter().all(|known| refusing.contains(&known.peer_id)) {
+                    return Dispatched {
+                        node: Some(node),
+                        response: error.into(),
+                        ms,
+                    };
+                }
+                tracing::debug!(%node, "{error}; trying another node");
+                last_error = Some(error);
+            }
             Ok(TaskResponse {
                 outcome: Outcome::Error(error),
                 ..

@@ -4,17 +4,22 @@
 //! - the floor: bare libp2p request-response round trips on one open connection, per transport;
 //! - a trivial task's round trip through a real node on an open connection, same transports,
 //!   in the same run (the machine is noisy: compare the two, not absolute numbers);
+//! - what authorization costs: the task round trip on TCP in the open network and in a private
+//!   one (a grant on every request, checked by the node), same run;
 //! - trivial tasks per second from one submitter to one node;
 //! - what a person feels: wall time of a one-shot `pws-submit run` against a running network;
 //! - idle memory (RSS) of a relay and of a node process.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, SwarmBuilder};
+use pws_net::grant::{Grant, Role, SignedGrant};
 use pws_net::identity::Identity;
+use pws_net::peer::Access;
 use pws_net::protocol::{TASK_PROTOCOL, TaskRequest, TaskResponse};
 use pws_net::transport::{self, TransportKind};
 use pws_tests::{Node, Relay, Submit, example};
@@ -63,6 +68,17 @@ fn main() {
             ms(t50.saturating_sub(f50))
         );
     }
+    let (open, private) = runtime.block_on(authorization_cost());
+    let (o50, p50) = (percentile(&open, 0.50), percentile(&private, 0.50));
+    println!(
+        "\ntask round trip on TCP, open network p50 {} p99 {}; private network (grant on \
+         every request, checked by the node) p50 {} p99 {}; added at p50 {}",
+        ms(o50),
+        ms(percentile(&open, 0.99)),
+        ms(p50),
+        ms(percentile(&private, 0.99)),
+        ms(p50.saturating_sub(o50))
+    );
     let per_second = runtime.block_on(throughput());
     println!("\ntrivial tasks/s, one submitter -> one node (2 slots, TCP): {per_second:.0}");
     one_shot_and_memory();
@@ -149,11 +165,57 @@ async fn floor_round_trips(kind: TransportKind) -> Vec<Duration> {
     samples
 }
 
+/// A private network's node and submitter: each one's identity, and its access with the
+/// owner's grant for it.
+struct Members {
+    node: (Identity, Access),
+    submitter: (Identity, Access),
+}
+
+fn private_network() -> Members {
+    let owner = libp2p::identity::Keypair::generate_ed25519();
+    let network = owner.public().to_peer_id();
+    let member = |role| {
+        let identity = Identity::ephemeral().unwrap();
+        let grant = Grant {
+            network,
+            peer: identity.peer_id(),
+            role,
+            expires: u64::MAX,
+            name: String::new(),
+        };
+        let grant = SignedGrant::sign(&owner, &grant).unwrap();
+        let access = Access::private(network, Some(grant), HashSet::new());
+        (identity, access)
+    };
+    Members {
+        node: member(Role::Node),
+        submitter: member(Role::Submit),
+    }
+}
+
 /// A relay and one node in this process; returns a connected submitter session and the node.
 async fn network(
     kind: TransportKind,
     slots: u32,
 ) -> (pws_submit::session::Session, libp2p::PeerId) {
+    network_in(kind, slots, None).await
+}
+
+/// As [`network`], in a private network when `private` holds the node's and the submitter's
+/// accesses and the submitter's identity.
+async fn network_in(
+    kind: TransportKind,
+    slots: u32,
+    private: Option<Members>,
+) -> (pws_submit::session::Session, libp2p::PeerId) {
+    let (node, submitter) = match private {
+        Some(Members { node, submitter }) => ((node.0, node.1), (Some(submitter.0), submitter.1)),
+        None => (
+            (Identity::ephemeral().unwrap(), Access::open()),
+            (None, Access::open()),
+        ),
+    };
     let (listen_tx, mut listening) = tokio::sync::mpsc::unbounded_channel();
     let relay_config = relay::RelayConfig {
         identity: Identity::ephemeral().unwrap(),
@@ -161,7 +223,7 @@ async fn network(
         limits: Default::default(),
         http: None,
         web_dir: Default::default(),
-        access: pws_net::peer::Access::open(),
+        access: Access::open(),
     };
     tokio::spawn(relay::run(
         relay_config,
@@ -185,10 +247,10 @@ async fn network(
     let node_config = pws_node::NodeConfig {
         relay: addr_for(TransportKind::Tcp),
         slots,
-        identity: Identity::ephemeral().unwrap(),
+        identity: node.0,
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
-        access: pws_net::peer::Access::open(),
+        access: node.1,
     };
     tokio::spawn(pws_node::run(
         node_config,
@@ -200,9 +262,14 @@ async fn network(
         },
     ));
     registered.recv().await.unwrap();
-    let session = pws_submit::session::Session::connect(&addr_for(kind), &[kind])
-        .await
-        .unwrap();
+    let session = pws_submit::session::Session::connect_as(
+        &addr_for(kind),
+        &[kind],
+        submitter.1,
+        submitter.0,
+    )
+    .await
+    .unwrap();
     let nodes = session.refresh().await.unwrap();
     let node = nodes.first().expect("the node is discovered").peer_id;
     // Open the connection before measuring.
@@ -217,6 +284,15 @@ async fn network(
 async fn task_round_trips(kind: TransportKind) -> Vec<Duration> {
     let (session, node) = network(kind, 1).await;
     load::round_trips(&session.client, node, WARM_UP, ROUND_TRIPS).await
+}
+
+/// Task round trips on TCP in the open network and in a private one, in the same run.
+async fn authorization_cost() -> (Vec<Duration>, Vec<Duration>) {
+    let (open, node) = network(TransportKind::Tcp, 1).await;
+    let open = load::round_trips(&open.client, node, WARM_UP, ROUND_TRIPS).await;
+    let (private, node) = network_in(TransportKind::Tcp, 1, Some(private_network())).await;
+    let private = load::round_trips(&private.client, node, WARM_UP, ROUND_TRIPS).await;
+    (open, private)
 }
 
 async fn throughput() -> f64 {

@@ -2,7 +2,9 @@
 //! library) but answers every task with a wrong result. Tests use it to check that
 //! `pws-submit map --replicas k --quorum q` catches faulty nodes. Not part of the product.
 //!
-//! Usage: dishonest-node <relay multiaddr> <wrong answer as JSON>
+//! Usage: dishonest-node <relay multiaddr> <wrong answer as JSON> [<network owner>]
+//!
+//! With a network owner it joins that private network's names, with no grant.
 
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Event, PeerConfig, Work};
@@ -16,6 +18,10 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let relay = args.next().expect("relay address").parse()?;
     let answer = args.next().unwrap_or_else(|| "666".into());
+    let access = match args.next() {
+        Some(owner) => pws_net::peer::Access::private(owner.parse()?, None, Default::default()),
+        None => pws_net::peer::Access::open(),
+    };
     let identity = Identity::ephemeral()?;
     let peer_id = identity.keypair.public().to_peer_id();
     let mut peer = peer::spawn(PeerConfig {
@@ -24,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
         transports: TransportKind::ALL.to_vec(),
         listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
         relay: Some(relay),
-        access: pws_net::peer::Access::open(),
+        access,
     })?;
     let mut completed = 0;
     let status = |completed| NodeStatus {

@@ -79,12 +79,20 @@ fn grant(owner: &SubmitterDir, peer: &str, role: &str, name: &str) -> String {
         .to_string()
 }
 
-/// A node of `network` holding `owner`'s node grant under `name`.
-fn granted_node(relay: &Relay, owner: &SubmitterDir, network: &str, name: &str) -> Node {
+/// A node of `network` holding `owner`'s node grant under `name`, with `extra` arguments.
+fn granted_node(
+    relay: &Relay,
+    owner: &SubmitterDir,
+    network: &str,
+    name: &str,
+    extra: &[&str],
+) -> Node {
     let data_dir = tempfile::tempdir().unwrap();
     let id = peer_id_in("pws-node", data_dir.path());
     let grant = grant(owner, &id, "node", name);
-    Node::start_in_data_dir(relay, data_dir, &["--network", network, "--grant", &grant])
+    let mut args = vec!["--network", network, "--grant", &grant];
+    args.extend_from_slice(extra);
+    Node::start_in_data_dir(relay, data_dir, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,8 +100,12 @@ async fn a_private_network_serves_its_members_and_no_one_else() {
     let relay = Relay::start();
     let owner = SubmitterDir::new();
     let network = submitter_id(&owner);
-    let a = granted_node(&relay, &owner, &network, "node a");
-    let b = granted_node(&relay, &owner, &network, "node b");
+    // A member the nodes deny, grant or not.
+    let denied = SubmitterDir::new();
+    let denied_id = submitter_id(&denied);
+    let deny = ["--deny", denied_id.as_str()];
+    let a = granted_node(&relay, &owner, &network, "node a", &deny);
+    let b = granted_node(&relay, &owner, &network, "node b", &deny);
     // In the network's namespace, but never admitted by the owner.
     let _ungranted = Node::start(&relay, &["--network", &network]);
     let members: HashSet<&str> = [a.peer_id.as_str(), b.peer_id.as_str()].into();
@@ -141,7 +153,8 @@ async fn a_private_network_serves_its_members_and_no_one_else() {
         .expect_success();
     assert_eq!(by_owner.stdout.trim(), "4");
 
-    // A stranger in the network's namespace, and one whose grant has expired: refused.
+    // A stranger in the network's namespace, one whose grant has expired, and a denied one:
+    // refused.
     let stranger = SubmitterDir::new();
     let expired = SubmitterDir::new();
     let expired_grant = owner
@@ -150,9 +163,11 @@ async fn a_private_network_serves_its_members_and_no_one_else() {
         .args(["--expires", "0s"])
         .expect_success()
         .stdout;
+    let denied_grant = grant(&owner, &denied_id, "submit", "denied");
     for (who, extra) in [
         (&stranger, Vec::new()),
         (&expired, vec!["--grant", expired_grant.trim()]),
+        (&denied, vec!["--grant", denied_grant.as_str()]),
     ] {
         let refused = who
             .submit()
@@ -185,8 +200,10 @@ async fn a_private_network_serves_its_members_and_no_one_else() {
 fn a_private_relay_introduces_members_only() {
     let owner = SubmitterDir::new();
     let network = submitter_id(&owner);
-    let relay = Relay::start_with(&["--network", &network]);
-    let member_node = granted_node(&relay, &owner, &network, "node a");
+    let denied = SubmitterDir::new();
+    let denied_id = submitter_id(&denied);
+    let relay = Relay::start_with(&["--network", &network, "--deny", &denied_id]);
+    let member_node = granted_node(&relay, &owner, &network, "node a", &[]);
 
     // A node of the network without a grant is not admitted: it never registers.
     let mut ungranted = std::process::Command::new(pws_tests::bin("pws-node"));
@@ -230,8 +247,69 @@ fn a_private_relay_introduces_members_only() {
         "{}",
         stranger.stderr
     );
+    let denied_grant = grant(&owner, &denied_id, "submit", "denied");
+    let refused = denied
+        .submit()
+        .args(["--relay", &relay.tcp(), "--network", &network])
+        .args(["--grant", &denied_grant, "run", &example("math.js")])
+        .expect_code(3);
+    assert!(refused.stderr.contains("is denied"), "{}", refused.stderr);
     assert!(
         !ungranted.seen().iter().any(|line| line == "registered"),
         "the ungranted node registered"
+    );
+}
+
+#[test]
+fn replicas_run_on_granted_nodes_only_while_liars_announce_themselves() {
+    let relay = Relay::start();
+    let owner = SubmitterDir::new();
+    let network = submitter_id(&owner);
+    let granted: Vec<Node> = ["a", "b", "c"]
+        .map(|name| granted_node(&relay, &owner, &network, name, &[]))
+        .into();
+    let liars: Vec<(pws_tests::Process, String)> = (0..3)
+        .map(|_| {
+            let mut command = std::process::Command::new(pws_tests::bin("dishonest-node"));
+            command.args([relay.tcp().as_str(), "666", network.as_str()]);
+            let mut liar = pws_tests::Process::spawn("dishonest-node", &mut command);
+            let id = liar.wait_for_line("its peer id", |line| line.starts_with("12D3"));
+            liar.wait_for_line("registered", |line| line == "registered");
+            (liar, id)
+        })
+        .collect();
+
+    let member = SubmitterDir::new();
+    let member_grant = grant(&owner, &submitter_id(&member), "submit", "member");
+    let task = task_file("function(n) { return {square: n * n}; }");
+    let job = member
+        .submit()
+        .args(["--relay", &relay.tcp(), "--network", &network])
+        .args([
+            "--grant",
+            &member_grant,
+            "map",
+            path_of(&task),
+            "--range",
+            "0..20",
+        ])
+        .args(["--replicas", "3", "--quorum", "2", "--quiet"])
+        .expect_success();
+    let results = json_lines(&job.stdout);
+    assert_eq!(results.len(), 20);
+    for line in &results {
+        let n = line["index"].as_u64().unwrap();
+        assert_eq!(line["ok"]["square"], n * n, "{line}");
+    }
+    for (_, liar) in &liars {
+        assert!(!job.stdout.contains(liar.as_str()), "a liar got a task");
+        assert!(!job.stderr.contains(liar.as_str()), "a liar was tried");
+    }
+    let granted_ids: Vec<&str> = granted.iter().map(|n| n.peer_id.as_str()).collect();
+    assert!(
+        results
+            .iter()
+            .all(|line| granted_ids.contains(&line["node"].as_str().unwrap_or_default())),
+        "{results:?}"
     );
 }
