@@ -59,7 +59,8 @@ pub async fn run(
     let local_peer_id = config.identity.keypair.public().to_peer_id();
     let webrtc = web::WebrtcAddrs::default();
     if let Some(http) = config.http {
-        let (bound, server) = web::bind(http, config.web_dir, webrtc.clone()).await?;
+        let (bound, server) =
+            web::bind(http, config.web_dir, webrtc.clone(), config.access.owner()).await?;
         tracing::info!("web node page at http://{bound}/");
         tokio::spawn(async move {
             if let Err(e) = server.await {

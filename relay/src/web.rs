@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use pws_net::transport::TransportKind;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -101,6 +101,7 @@ pub async fn bind(
     addr: SocketAddr,
     web_dir: PathBuf,
     webrtc: WebrtcAddrs,
+    network: Option<PeerId>,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
     let listener = TcpListener::bind(addr).await.with_context(|| {
         format!("cannot serve the web node page on {addr} (pass --http <addr> or --no-http)")
@@ -117,7 +118,7 @@ pub async fn bind(
     };
     let app = Router::new()
         .route("/api/relay", get(relay_address))
-        .with_state(webrtc)
+        .with_state(PageState { webrtc, network })
         .fallback_service(ServeDir::new(&web_dir).fallback(get(not_found)))
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
@@ -167,8 +168,18 @@ async fn serve_connection(stream: TcpStream, app: Router) {
     }
 }
 
+/// What the page asks the relay: where to dial it, and which network it introduces.
+#[derive(Clone)]
+struct PageState {
+    webrtc: WebrtcAddrs,
+    /// The owner of the private network the relay introduces; none: the open network.
+    network: Option<PeerId>,
+}
+
+/// `{"addr": <the relay's WebRTC-direct address as seen from the page's host>, "network":
+/// <owner peer id or null>}`.
 async fn relay_address(
-    State(webrtc): State<WebrtcAddrs>,
+    State(PageState { webrtc, network }): State<PageState>,
     ConnectInfo(ServerAddr(server)): ConnectInfo<ServerAddr>,
 ) -> Response {
     let host = match server.ip() {
@@ -176,7 +187,11 @@ async fn relay_address(
         ip => ip,
     };
     match webrtc.for_host(host) {
-        Some(addr) => axum::Json(serde_json::json!({ "addr": addr.to_string() })).into_response(),
+        Some(addr) => axum::Json(serde_json::json!({
+            "addr": addr.to_string(),
+            "network": network.map(|owner| owner.to_string()),
+        }))
+        .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the relay is not listening on WebRTC-direct yet (or at all: see --listen)",

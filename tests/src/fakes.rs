@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use pws_net::transport::TransportKind;
 use pws_submit::session::Session;
 
-use crate::{Process, Relay, Submit, bin, json_lines, path_of, task_file};
+use crate::{Process, READY_TIMEOUT, Relay, Submit, bin, json_lines, path_of, task_file};
 
 /// A `silent-node` process and the peer ids of its identities.
 pub struct SilentNodes {
@@ -20,7 +20,8 @@ pub struct SilentNodes {
 
 impl SilentNodes {
     /// Start `identities` fresh identities at the relay at `relay_addr`, announcing `slots`
-    /// free slots each (`gossip`: announcing only, unreachable); returns once all are up.
+    /// free slots each (`gossip`: announcing only, unreachable); returns once all are up
+    /// (allowing a second for every 100 identities to connect).
     pub fn start(relay_addr: &str, slots: u32, identities: usize, gossip: bool) -> SilentNodes {
         let mut command = Command::new(bin("silent-node"));
         command.args([relay_addr, &slots.to_string(), &identities.to_string()]);
@@ -28,7 +29,8 @@ impl SilentNodes {
             command.arg("gossip");
         }
         let mut process = Process::spawn("silent-node", &mut command);
-        process.wait_for_line("ready", |line| line == "ready");
+        let allowed = READY_TIMEOUT + Duration::from_secs(identities as u64 / 100);
+        process.wait_for_line_within(allowed, "ready", |line| line == "ready");
         let ids = process
             .seen()
             .iter()

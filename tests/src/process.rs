@@ -271,7 +271,17 @@ impl Process {
 
     /// Wait (bounded) for the next stdout line matching `predicate`; returns it.
     pub fn wait_for_line(&mut self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + READY_TIMEOUT;
+        self.wait_for_line_within(READY_TIMEOUT, what, predicate)
+    }
+
+    /// As [`Process::wait_for_line`], for something that takes longer than starting up.
+    pub fn wait_for_line_within(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        predicate: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -282,8 +292,11 @@ impl Process {
                     }
                 }
                 Err(_) => panic!(
-                    "{} did not print {what} within {:?}; stdout so far: {:?}",
-                    self.name, READY_TIMEOUT, self.seen
+                    "{} did not print {what} within {timeout:?}; {} lines of stdout so far, the \
+                     last: {:?}",
+                    self.name,
+                    self.seen.len(),
+                    self.seen.last()
                 ),
             }
         }

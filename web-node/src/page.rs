@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+use pws_net::grant::SignedGrant;
 use pws_net::identity::Identity;
-use pws_net::peer::{self, PeerConfig};
+use pws_net::peer::{self, Access, PeerConfig};
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
 use pws_node::work::{self, Report, ServeConfig};
@@ -25,6 +27,11 @@ pub struct NodeOptions {
     slots: u32,
     max_time_ms: u32,
     max_memory_mib: u32,
+    /// The node's key (libp2p protobuf encoding) kept by the page; none: a fresh one.
+    key: Option<Vec<u8>>,
+    /// The private network the relay introduces (its owner's peer id), and the node's grant.
+    network: Option<String>,
+    grant: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -39,7 +46,25 @@ impl NodeOptions {
             slots: 1,
             max_time_ms: 30_000,
             max_memory_mib: 256,
+            key: None,
+            network: None,
+            grant: None,
         }
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_key(&mut self, key: Vec<u8>) {
+        self.key = Some(key);
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_network(&mut self, owner: String) {
+        self.network = Some(owner);
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_grant(&mut self, grant: String) {
+        self.grant = Some(grant);
     }
 
     #[wasm_bindgen(setter)]
@@ -62,6 +87,7 @@ impl NodeOptions {
 #[wasm_bindgen]
 pub struct NodeHandle {
     peer_id: String,
+    key: Vec<u8>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -72,11 +98,34 @@ impl NodeHandle {
         self.peer_id.clone()
     }
 
+    /// The node's key, for the page to keep (so the tab keeps its peer id across reloads).
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> Vec<u8> {
+        self.key.clone()
+    }
+
     pub fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
     }
+}
+
+/// The network the options name: open, or the relay's private network with the page's grant.
+fn access_of(options: &NodeOptions) -> Result<Access, JsError> {
+    let Some(owner) = &options.network else {
+        return Ok(Access::open());
+    };
+    let owner = owner
+        .parse()
+        .map_err(|e| JsError::new(&format!("bad network owner {owner}: {e}")))?;
+    let grant = options
+        .grant
+        .as_deref()
+        .map(str::parse::<SignedGrant>)
+        .transpose()
+        .map_err(|e| JsError::new(&format!("that is not a grant: {e}")))?;
+    Ok(Access::private(owner, grant, Default::default()))
 }
 
 /// Start a node; `on_event` receives its milestones as JSON objects:
@@ -90,15 +139,23 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         .relay
         .parse()
         .map_err(|e| JsError::new(&format!("bad relay address {}: {e}", options.relay)))?;
-    let identity = Identity::ephemeral().map_err(to_js)?;
-    let peer_id = identity.keypair.public().to_peer_id().to_string();
+    let identity = match &options.key {
+        Some(key) => Identity {
+            keypair: Keypair::from_protobuf_encoding(key)
+                .map_err(|e| JsError::new(&format!("the stored key is unusable: {e}")))?,
+        },
+        None => Identity::ephemeral().map_err(to_js)?,
+    };
+    let peer_id = identity.peer_id().to_string();
+    let key = identity.keypair.to_protobuf_encoding().map_err(to_js)?;
+    let access = access_of(&options)?;
     let peer = peer::spawn(PeerConfig {
         role: Role::Node,
         identity,
         transports: vec![TransportKind::Webrtc],
         listen: Vec::new(),
         relay: Some(relay),
-        access: pws_net::peer::Access::open(),
+        access,
     })
     .map_err(to_js)?;
     let pool = pool::start(
@@ -132,6 +189,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
     });
     Ok(NodeHandle {
         peer_id,
+        key,
         stop: Some(stop),
     })
 }

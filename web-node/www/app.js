@@ -18,11 +18,48 @@ function fail(message) {
 }
 
 // The relay gives its WebRTC-direct address as seen from this page's host, so the page
-// works from any device that can load it.
-async function relayAddress() {
+// works from any device that can load it, and the private network it introduces, if any.
+async function relayInfo() {
   const response = await fetch("api/relay");
   if (!response.ok) throw new Error(`the relay did not give its address (${response.status})`);
-  return (await response.json()).addr;
+  return await response.json();
+}
+
+// The node's key and grant live in IndexedDB, so the tab keeps its peer id (and its grant)
+// across reloads.
+function database() {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("pws", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("node");
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+async function stored(name, value) {
+  const db = await database();
+  return new Promise((resolve, reject) => {
+    const store = db.transaction("node", "readwrite").objectStore("node");
+    const request = value === undefined ? store.get(name) : store.put(value, name);
+    request.onsuccess = () => resolve(value === undefined ? request.result : value);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+// One tab at a time uses the stored key: two tabs must never share a peer id. Others run
+// with a fresh key (and no grant).
+const ownsKey = await new Promise((resolve) => {
+  if (!navigator.locks) return resolve(true);
+  navigator.locks.request("pws-node-key", { ifAvailable: true }, (lock) => {
+    resolve(lock !== null);
+    return lock ? new Promise(() => {}) : undefined;
+  });
+});
+
+// A grant given in the link (#grant=…) is kept like a pasted one.
+if (ownsKey && location.hash.startsWith("#grant=")) {
+  await stored("grant", decodeURIComponent(location.hash.slice("#grant=".length)));
+  history.replaceState(null, "", location.pathname + location.search);
 }
 
 function onEvent(json) {
@@ -50,6 +87,10 @@ function onEvent(json) {
       $("switch").textContent = "Start";
       if (event.error) fail(event.error);
       releaseWakeLock();
+      if (restart) {
+        restart = false;
+        startNode().catch((error) => fail(error.message));
+      }
       break;
   }
 }
@@ -57,11 +98,24 @@ function onEvent(json) {
 async function startNode() {
   $("error").hidden = true;
   show("connection", "connecting", "connecting");
-  const options = new NodeOptions(await relayAddress(), new URL("worker.js", import.meta.url).href);
+  const relay = await relayInfo();
+  const options = new NodeOptions(relay.addr, new URL("worker.js", import.meta.url).href);
+  const key = ownsKey ? await stored("key") : undefined;
+  if (key) options.key = key;
+  const grant = ownsKey ? await stored("grant") : undefined;
+  if (relay.network) {
+    options.network = relay.network;
+    if (grant) options.grant = grant;
+    show("network", grant ? `private (${relay.network}), with a grant` : `private (${relay.network}): needs a grant`);
+    $("grant-form").hidden = !ownsKey;
+  } else {
+    show("network", "open");
+  }
   // A page someone else linked to must not ask for more than this device has.
   const cores = navigator.hardwareConcurrency || 1;
   if (params.has("slots")) options.slots = Math.min(Math.max(1, Math.floor(Number(params.get("slots"))) || 1), cores);
   node = start(options, onEvent);
+  if (ownsKey && !key) await stored("key", node.key);
   show("peer-id", node.peer_id);
   $("switch").textContent = "Stop";
   await keepScreenOn();
@@ -92,6 +146,19 @@ function releaseWakeLock() {
 // The browser drops the wake lock when the tab is hidden; take it again on return.
 document.addEventListener("visibilitychange", () => {
   if (node && !wakeLock && document.visibilityState === "visible") keepScreenOn();
+});
+
+// A pasted grant is kept, and the node starts again with it.
+let restart = false;
+$("grant-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  await stored("grant", $("grant").value.trim());
+  if (node) {
+    restart = true;
+    node.stop();
+  } else {
+    startNode().catch((error) => fail(error.message));
+  }
 });
 
 $("switch").addEventListener("click", async () => {

@@ -1,6 +1,6 @@
 //! Identity: the libp2p key pair and the WebRTC certificate of a peer. Native peers keep
 //! theirs in a data directory (see [`stored`]) so that their peer id and `/certhash` (and so
-//! their addresses) survive restarts. A browser peer has a fresh key per page load (two tabs
+//! their addresses) survive restarts. A browser node keeps its key in the page's storage (one tab at a time: two tabs
 //! must never share a peer id) and no certificate: the browser makes one per connection.
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use pws_tests::browser::{Browser, artifact_path};
 use pws_tests::{
-    Node, Relay, Submit, example, json_lines, list_nodes, path_of, run_json, task_file,
+    Node, Relay, Submit, SubmitterDir, example, json_lines, list_nodes, path_of, run_json,
+    task_file,
 };
 use serde_json::{Value, json};
 
@@ -187,7 +188,7 @@ fn a_page_dials_the_relay_at_the_host_it_was_loaded_from() {
 }
 
 #[test]
-fn the_page_switch_stops_the_node_and_starts_a_new_one() {
+fn the_page_switch_stops_the_node_and_starts_it_again() {
     let relay = Relay::start();
     let (mut browser, first) = open_browser_node(&relay);
     browser.evaluate("document.getElementById('switch').click()");
@@ -206,8 +207,83 @@ fn the_page_switch_stops_the_node_and_starts_a_new_one() {
 
     browser.evaluate("document.getElementById('switch').click()");
     let second = browser.wait_until_node_connected(CONNECT_TIMEOUT);
-    assert_ne!(first, second, "each start is a new node");
+    assert_eq!(first, second, "the tab keeps its peer id");
     let result = run_json(&relay.tcp(), &[], &example("math.js"));
     assert_eq!(result["ok"], json!(4), "{result}");
     assert_eq!(result["node"], json!(second), "{result}");
+}
+
+/// `owner`'s grant for `peer` with `role`, as `pws-submit grant` prints it.
+fn grant_of(owner: &SubmitterDir, peer: &str, role: &str) -> String {
+    owner
+        .submit()
+        .args(["grant", peer, "--role", role])
+        .expect_success()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
+    let owner = SubmitterDir::new();
+    let network = owner
+        .submit()
+        .arg("id")
+        .expect_success()
+        .stdout
+        .trim()
+        .to_string();
+    let relay = Relay::start_with(&["--network", &network]);
+    let mut browser = Browser::open(&relay.http);
+    browser.wait_for(
+        "that the network needs a grant",
+        "document.getElementById('network').textContent.includes('needs a grant') \
+         && document.getElementById('peer-id').textContent.startsWith('12D3')",
+        CONNECT_TIMEOUT,
+    );
+    let peer_id = browser.text_of("peer-id");
+    // The key is kept: a reload shows the same peer id.
+    browser.navigate(&format!("{}?again", relay.http));
+    browser.wait_for(
+        "the peer id",
+        "document.getElementById('peer-id').textContent.startsWith('12D3')",
+        CONNECT_TIMEOUT,
+    );
+    assert_eq!(
+        browser.text_of("peer-id"),
+        peer_id,
+        "a new peer id after a reload"
+    );
+    assert_ne!(
+        browser.text_of("connection"),
+        "connected",
+        "admitted without a grant"
+    );
+
+    let grant = grant_of(&owner, &peer_id, "node");
+    browser.evaluate(&format!(
+        "document.getElementById('grant').value = {grant:?}; \
+         document.getElementById('grant-form').requestSubmit(); true"
+    ));
+    assert_eq!(browser.wait_until_node_connected(CONNECT_TIMEOUT), peer_id);
+
+    let member = SubmitterDir::new();
+    let member_id = member.submit().arg("id").expect_success().stdout;
+    let member_grant = grant_of(&owner, member_id.trim(), "submit");
+    let result = pws_tests::parse_json_line(
+        &member
+            .submit()
+            .args(["--relay", &relay.tcp(), "--network", &network])
+            .args([
+                "--grant",
+                &member_grant,
+                "run",
+                "--json",
+                &example("math.js"),
+            ])
+            .expect_success(),
+    );
+    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_eq!(result["node"], json!(peer_id), "{result}");
 }
