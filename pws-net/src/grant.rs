@@ -5,7 +5,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+// std's clock panics in the browser; web-time is std's natively.
+use web_time::{SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
 use libp2p::identity::{Keypair, PublicKey};

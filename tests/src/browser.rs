@@ -109,6 +109,11 @@ impl Browser {
         }
     }
 
+    /// Wait for the page to load again (after it reloaded itself); bounded like every message.
+    pub fn wait_for_load(&mut self) {
+        while self.next_message("Page.loadEventFired")["method"] != json!("Page.loadEventFired") {}
+    }
+
     /// Evaluate `expression` in the page (awaiting it if it is a promise) and return its value.
     pub fn evaluate(&mut self, expression: &str) -> Value {
         let result = self.call(

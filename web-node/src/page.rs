@@ -147,7 +147,10 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         None => Identity::ephemeral().map_err(to_js)?,
     };
     let peer_id = identity.peer_id().to_string();
-    let key = identity.keypair.to_protobuf_encoding().map_err(to_js)?;
+    let key = identity
+        .keypair
+        .to_protobuf_encoding()
+        .map_err(|e| JsError::new(&format!("cannot keep the key: {e}")))?;
     let access = access_of(&options)?;
     let peer = peer::spawn(PeerConfig {
         role: Role::Node,

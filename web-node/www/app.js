@@ -25,8 +25,8 @@ async function relayInfo() {
   return await response.json();
 }
 
-// The node's key and grant live in IndexedDB, so the tab keeps its peer id (and its grant)
-// across reloads.
+// In a private network the node's key and grant live in IndexedDB, so the tab keeps its peer
+// id (and its grant) across reloads.
 function database() {
   return new Promise((resolve, reject) => {
     const open = indexedDB.open("pws", 1);
@@ -87,10 +87,6 @@ function onEvent(json) {
       $("switch").textContent = "Start";
       if (event.error) fail(event.error);
       releaseWakeLock();
-      if (restart) {
-        restart = false;
-        startNode().catch((error) => fail(error.message));
-      }
       break;
   }
 }
@@ -100,9 +96,12 @@ async function startNode() {
   show("connection", "connecting", "connecting");
   const relay = await relayInfo();
   const options = new NodeOptions(relay.addr, new URL("worker.js", import.meta.url).href);
-  const key = ownsKey ? await stored("key") : undefined;
+  // A private network's grant names the tab's key: keep it. In the open network each start
+  // is a new node.
+  const keeps = ownsKey && Boolean(relay.network);
+  const key = keeps ? await stored("key") : undefined;
   if (key) options.key = key;
-  const grant = ownsKey ? await stored("grant") : undefined;
+  const grant = keeps ? await stored("grant") : undefined;
   if (relay.network) {
     options.network = relay.network;
     if (grant) options.grant = grant;
@@ -115,7 +114,7 @@ async function startNode() {
   const cores = navigator.hardwareConcurrency || 1;
   if (params.has("slots")) options.slots = Math.min(Math.max(1, Math.floor(Number(params.get("slots"))) || 1), cores);
   node = start(options, onEvent);
-  if (ownsKey && !key) await stored("key", node.key);
+  if (keeps && !key) await stored("key", node.key);
   show("peer-id", node.peer_id);
   $("switch").textContent = "Stop";
   await keepScreenOn();
@@ -148,17 +147,12 @@ document.addEventListener("visibilitychange", () => {
   if (node && !wakeLock && document.visibilityState === "visible") keepScreenOn();
 });
 
-// A pasted grant is kept, and the node starts again with it.
-let restart = false;
+// A pasted grant is kept, and the page starts again with it (a fresh page, so that no
+// connection of the refused node lingers).
 $("grant-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   await stored("grant", $("grant").value.trim());
-  if (node) {
-    restart = true;
-    node.stop();
-  } else {
-    startNode().catch((error) => fail(error.message));
-  }
+  location.reload();
 });
 
 $("switch").addEventListener("click", async () => {
