@@ -47,13 +47,17 @@ async function stored(name, value) {
 }
 
 // One tab at a time uses the stored key: two tabs must never share a peer id. Others run
-// with a fresh key (and no grant).
+// with a fresh key (and no grant). A page that just reloaded waits a moment for its previous
+// self to let go of the key.
 const ownsKey = await new Promise((resolve) => {
   if (!navigator.locks) return resolve(true);
-  navigator.locks.request("pws-node-key", { ifAvailable: true }, (lock) => {
-    resolve(lock !== null);
-    return lock ? new Promise(() => {}) : undefined;
-  });
+  const options = { signal: AbortSignal.timeout(5000) };
+  navigator.locks
+    .request("pws-node-key", options, () => {
+      resolve(true);
+      return new Promise(() => {});
+    })
+    .catch(() => resolve(false));
 });
 
 // A grant given in the link (#grant=…) is kept like a pasted one.
