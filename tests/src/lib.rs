@@ -13,6 +13,7 @@ pub mod binaries;
 pub mod browser;
 pub mod fakes;
 pub mod network;
+pub mod private;
 pub mod process;
 pub mod submit;
 

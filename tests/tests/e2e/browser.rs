@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use pws_tests::browser::{Browser, artifact_path};
+use pws_tests::private::{grant, member_runs, submitter_id};
 use pws_tests::{
     Node, Relay, Submit, SubmitterDir, example, json_lines, list_nodes, path_of, run_json,
     task_file,
@@ -216,27 +217,10 @@ fn the_page_switch_stops_the_node_and_starts_a_new_one() {
     assert_eq!(result["node"], json!(second), "{result}");
 }
 
-/// `owner`'s grant for `peer` with `role`, as `pws-submit grant` prints it.
-fn grant_of(owner: &SubmitterDir, peer: &str, role: &str) -> String {
-    owner
-        .submit()
-        .args(["grant", peer, "--role", role])
-        .expect_success()
-        .stdout
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
     let owner = SubmitterDir::new();
-    let network = owner
-        .submit()
-        .arg("id")
-        .expect_success()
-        .stdout
-        .trim()
-        .to_string();
+    let network = submitter_id(&owner);
     let relay = Relay::start_with(&["--network", &network]);
     let mut browser = Browser::open(&relay.http);
     browser.wait_for(
@@ -265,7 +249,7 @@ fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
     );
 
     // The grant is pasted; the page starts again with it.
-    let grant = grant_of(&owner, &peer_id, "node");
+    let grant = grant(&owner, &peer_id, "node", "a tab");
     browser.evaluate(&format!(
         "document.getElementById('grant').value = {grant:?}; \
          document.getElementById('grant-form').requestSubmit(); true"
@@ -273,22 +257,7 @@ fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
     browser.wait_for_load();
     assert_eq!(browser.wait_until_node_connected(CONNECT_TIMEOUT), peer_id);
 
-    let member = SubmitterDir::new();
-    let member_id = member.submit().arg("id").expect_success().stdout;
-    let member_grant = grant_of(&owner, member_id.trim(), "submit");
-    let result = pws_tests::parse_json_line(
-        &member
-            .submit()
-            .args(["--relay", &relay.tcp(), "--network", &network])
-            .args([
-                "--grant",
-                &member_grant,
-                "run",
-                "--json",
-                &example("math.js"),
-            ])
-            .expect_success(),
-    );
+    let result = member_runs(&relay.tcp(), &owner, &network, &example("math.js"));
     assert_eq!(result["ok"], json!(4), "{result}");
     assert_eq!(result["node"], json!(peer_id), "{result}");
 }

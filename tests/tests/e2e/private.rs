@@ -11,6 +11,8 @@ use pws_tests::{
     Node, Relay, SubmitterDir, example, json_lines, parse_json_line, path_of, peer_id_in, task_file,
 };
 
+use pws_tests::private::{grant, member_runs, submitter_id};
+
 use crate::wire::{exchange_on, raw_peer};
 
 #[test]
@@ -57,26 +59,6 @@ fn every_peer_prints_its_id_and_the_owner_signs_grants() {
         .args(["grant", &node_id, "--role", "admin"])
         .expect_code(2);
     assert!(wrong_role.stderr.contains("admin"), "{}", wrong_role.stderr);
-}
-
-fn submitter_id(dir: &SubmitterDir) -> String {
-    dir.submit()
-        .arg("id")
-        .expect_success()
-        .stdout
-        .trim()
-        .to_string()
-}
-
-/// `owner`'s grant for `peer`.
-fn grant(owner: &SubmitterDir, peer: &str, role: &str, name: &str) -> String {
-    owner
-        .submit()
-        .args(["grant", peer, "--role", role, "--name", name])
-        .expect_success()
-        .stdout
-        .trim()
-        .to_string()
 }
 
 /// A node of `network` holding `owner`'s node grant under `name`, with `extra` arguments.
@@ -219,21 +201,7 @@ fn a_private_relay_introduces_members_only() {
     assert!(refusal.contains("no grant"), "{refusal}");
 
     // A member runs its tasks on the member node.
-    let member = SubmitterDir::new();
-    let member_grant = grant(&owner, &submitter_id(&member), "submit", "member");
-    let result = parse_json_line(
-        &member
-            .submit()
-            .args(["--relay", &relay.tcp(), "--network", &network])
-            .args([
-                "--grant",
-                &member_grant,
-                "run",
-                "--json",
-                &example("math.js"),
-            ])
-            .expect_success(),
-    );
+    let result = member_runs(&relay.tcp(), &owner, &network, &example("math.js"));
     assert_eq!(result["node"], member_node.peer_id.as_str(), "{result}");
 
     // A stranger is refused by the relay itself: nothing ran (exit 3), and it is told why.
