@@ -21,7 +21,7 @@ pub struct SilentNodes {
 impl SilentNodes {
     /// Start `identities` fresh identities at the relay at `relay_addr`, announcing `slots`
     /// free slots each (`gossip`: announcing only, unreachable); returns once all are up
-    /// (allowing a second for every 100 identities to connect).
+    /// (allowing a second for every 20 identities to connect).
     pub fn start(relay_addr: &str, slots: u32, identities: usize, gossip: bool) -> SilentNodes {
         let mut command = Command::new(bin("silent-node"));
         command.args([relay_addr, &slots.to_string(), &identities.to_string()]);
@@ -29,7 +29,7 @@ impl SilentNodes {
             command.arg("gossip");
         }
         let mut process = Process::spawn("silent-node", &mut command);
-        let allowed = READY_TIMEOUT + Duration::from_secs(identities as u64 / 100);
+        let allowed = READY_TIMEOUT + Duration::from_secs(identities as u64 / 20);
         process.wait_for_line_within(allowed, "ready", |line| line == "ready");
         let ids = process
             .seen()
