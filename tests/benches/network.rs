@@ -4,8 +4,8 @@
 //! - the floor: bare libp2p request-response round trips on one open connection, per transport;
 //! - a trivial task's round trip through a real node on an open connection, same transports,
 //!   in the same run (the machine is noisy: compare the two, not absolute numbers);
-//! - what authorization costs: the task round trip on TCP in the open network and in a private
-//!   one (a grant on every request, checked by the node), same run;
+//! - what authorization costs: task round trips on TCP in the open network and in a private
+//!   one (a grant on every request, checked by the node), interleaved in one run;
 //! - trivial tasks per second from one submitter to one node;
 //! - what a person feels: wall time of a one-shot `pws-submit run` against a running network;
 //! - idle memory (RSS) of a relay and of a node process.
@@ -286,12 +286,15 @@ async fn task_round_trips(kind: TransportKind) -> Vec<Duration> {
     load::round_trips(&session.client, node, WARM_UP, ROUND_TRIPS).await
 }
 
-/// Task round trips on TCP in the open network and in a private one, in the same run.
+/// Task round trips on TCP in the open network and in a private one, interleaved: one
+/// request to each in turn, so that the machine's noise weighs on both alike.
 async fn authorization_cost() -> (Vec<Duration>, Vec<Duration>) {
-    let (open, node) = network(TransportKind::Tcp, 1).await;
-    let open = load::round_trips(&open.client, node, WARM_UP, ROUND_TRIPS).await;
-    let (private, node) = network_in(TransportKind::Tcp, 1, Some(private_network())).await;
-    let private = load::round_trips(&private.client, node, WARM_UP, ROUND_TRIPS).await;
+    let (open, open_node) = network(TransportKind::Tcp, 1).await;
+    let (private, private_node) = network_in(TransportKind::Tcp, 1, Some(private_network())).await;
+    let targets = [(&open.client, open_node), (&private.client, private_node)];
+    let mut series = load::interleaved_round_trips(&targets, WARM_UP, ROUND_TRIPS).await;
+    let private = series.pop().expect("the private series");
+    let open = series.pop().expect("the open series");
     (open, private)
 }
 

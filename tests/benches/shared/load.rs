@@ -17,13 +17,26 @@ pub async fn round_trips(
     warm_up: usize,
     count: usize,
 ) -> Vec<Duration> {
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..warm_up + count {
-        let started = Instant::now();
-        let response = client.send_task(node, trivial_task()).await.unwrap();
-        assert_eq!(response, TaskResponse::ok("4"));
-        if i >= warm_up {
-            samples.push(started.elapsed());
+    let mut samples = interleaved_round_trips(&[(client, node)], warm_up, count).await;
+    samples.pop().expect("one target, one series")
+}
+
+/// Round trips to each target in turn (`warm_up` unmeasured rounds, then `count`), so that
+/// what the machine does meanwhile weighs on every target alike; one series per target.
+pub async fn interleaved_round_trips(
+    targets: &[(&Client, PeerId)],
+    warm_up: usize,
+    count: usize,
+) -> Vec<Vec<Duration>> {
+    let mut samples = vec![Vec::with_capacity(count); targets.len()];
+    for round in 0..warm_up + count {
+        for ((client, node), series) in targets.iter().zip(&mut samples) {
+            let started = Instant::now();
+            let response = client.send_task(*node, trivial_task()).await.unwrap();
+            assert_eq!(response, TaskResponse::ok("4"));
+            if round >= warm_up {
+                series.push(started.elapsed());
+            }
         }
     }
     samples
