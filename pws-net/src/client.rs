@@ -7,8 +7,10 @@ use libp2p::PeerId;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::protocol::{
-    BatchResponse, NodeStatus, ProgressReport, TaskBatch, TaskRequest, TaskResponse,
+    BatchResponse, ErrorKind, NodeStatus, Outcome, ProgressReport, TaskBatch, TaskRequest,
+    TaskResponse,
 };
+use crate::shipments::Shipments;
 use crate::status::NodeInfo;
 
 /// Why a network operation failed.
@@ -48,6 +50,8 @@ pub struct Client {
     /// This node's status; the event loop announces the latest value.
     pub(crate) status: Arc<watch::Sender<Option<NodeStatus>>>,
     pub(crate) local_peer_id: PeerId,
+    /// Which node has which WebAssembly module.
+    pub(crate) shipments: Shipments,
 }
 
 impl Client {
@@ -84,16 +88,43 @@ impl Client {
         self.ask(|reply| Command::QueryStatus(node, reply)).await
     }
 
-    /// Send a task to a node and wait for its outcome.
+    /// Send a task to a node and wait for its outcome. A WebAssembly module travels with
+    /// the first request of it to the node; later ones name it by hash.
     pub async fn send_task(&self, node: PeerId, task: TaskRequest) -> NetResult<TaskResponse> {
-        self.ask(|reply| Command::SendTask(node, task, reply)).await
+        let Some(module) = task.wasm.clone() else {
+            return self.ask(|reply| Command::SendTask(node, task, reply)).await;
+        };
+        let send = |module| {
+            let task = TaskRequest {
+                wasm: Some(module),
+                ..task.clone()
+            };
+            self.ask(|reply| Command::SendTask(node, task, reply))
+        };
+        let unknown = |response: &TaskResponse| is_unknown_module(&response.outcome);
+        self.shipments.send(node, &module, send, unknown).await
     }
 
     /// Send several tasks with one source to a node; they run one after another in one of
-    /// its slots and the answers come back together, in order.
+    /// its slots and the answers come back together, in order. Modules travel as with
+    /// [`Client::send_task`].
     pub async fn send_batch(&self, node: PeerId, batch: TaskBatch) -> NetResult<BatchResponse> {
-        self.ask(|reply| Command::SendBatch(node, batch, reply))
-            .await
+        let Some(module) = batch.wasm.clone() else {
+            return self
+                .ask(|reply| Command::SendBatch(node, batch, reply))
+                .await;
+        };
+        let send = |module| {
+            let batch = TaskBatch {
+                wasm: Some(module),
+                ..batch.clone()
+            };
+            self.ask(|reply| Command::SendBatch(node, batch, reply))
+        };
+        let unknown = |response: &BatchResponse| {
+            (response.answers.first()).is_some_and(|a| is_unknown_module(&a.response.outcome))
+        };
+        self.shipments.send(node, &module, send, unknown).await
     }
 
     /// The live nodes this peer knows, ordered by peer id.
@@ -121,4 +152,8 @@ impl Client {
     pub async fn shutdown(&self) -> NetResult<()> {
         self.ask(Command::Shutdown).await
     }
+}
+
+fn is_unknown_module(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Error(error) if error.kind == ErrorKind::UnknownModule)
 }

@@ -18,11 +18,13 @@ pub mod grant;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logging;
+pub mod module;
 pub mod peer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod private_files;
 pub mod protocol;
 pub mod rt;
+pub mod shipments;
 pub mod status;
 pub mod strategy;
 pub mod swarm;

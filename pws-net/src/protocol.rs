@@ -5,6 +5,7 @@ use libp2p::StreamProtocol;
 use serde::{Deserialize, Serialize};
 
 use crate::grant::SignedGrant;
+use crate::module::WasmModule;
 
 /// Request-response protocol carrying one task and its outcome.
 pub const TASK_PROTOCOL: StreamProtocol = StreamProtocol::new("/pws/task/1.0.0");
@@ -45,13 +46,17 @@ pub const MAX_LOG_LINES: usize = 4096;
 /// Most addresses a node's status lists.
 pub const MAX_STATUS_ADDRS: usize = 64;
 
-/// A task: JavaScript source plus an optional JSON input.
+/// A task: JavaScript source or a WebAssembly module, plus an optional JSON input.
 ///
 /// The source is either a function expression, called with the input, or a script whose
-/// completion value is the result.
+/// completion value is the result. A WebAssembly task is a WASI preview 1 command that reads
+/// the input on stdin and writes its result on stdout; its `code` is empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRequest {
     pub code: String,
+    /// The WebAssembly module to run instead of `code`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<WasmModule>,
     /// The input as JSON text; absent means the function is called without an argument.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
@@ -72,10 +77,19 @@ impl TaskRequest {
     pub fn new(code: impl Into<String>) -> Self {
         Self {
             code: code.into(),
+            wasm: None,
             input: None,
             timeout_ms: None,
             id: None,
             grant: None,
+        }
+    }
+
+    /// A task that runs a WebAssembly module.
+    pub fn wasm(module: WasmModule) -> Self {
+        Self {
+            wasm: Some(module),
+            ..Self::new("")
         }
     }
 }
@@ -84,6 +98,9 @@ impl TaskRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskBatch {
     pub code: String,
+    /// As in [`TaskRequest::wasm`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<WasmModule>,
     /// One task per input (JSON text; `None`: called without an argument). At most
     /// [`MAX_BATCH_TASKS`]: a batch with more decodes with one input past it (the rest are
     /// skipped unread), and the node refuses it in one answer.
@@ -98,10 +115,12 @@ pub struct TaskBatch {
 }
 
 impl TaskBatch {
-    /// The task of one input. Each copies the code: build them one at a time, as they run.
+    /// The task of one input. Each copies the code (a module's bytes are shared): build them
+    /// one at a time, as they run.
     pub fn task(&self, input: Option<String>) -> TaskRequest {
         TaskRequest {
             code: self.code.clone(),
+            wasm: self.wasm.clone(),
             input,
             timeout_ms: self.timeout_ms,
             id: None,
@@ -300,6 +319,12 @@ pub enum ErrorKind {
     Disagreement,
     /// The node is in a private network and the submitter showed no valid grant of it.
     Unauthorized,
+    /// The task named its WebAssembly module by hash alone and the node does not have it:
+    /// send it again with the module's bytes.
+    UnknownModule,
+    /// The node cannot run this kind of task (a WebAssembly task on a node without a
+    /// WebAssembly engine).
+    Unsupported,
 }
 
 impl ErrorKind {
@@ -320,6 +345,8 @@ impl ErrorKind {
             ErrorKind::NoNodes => "no-nodes",
             ErrorKind::Disagreement => "disagreement",
             ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::UnknownModule => "unknown-module",
+            ErrorKind::Unsupported => "unsupported",
         }
     }
 
@@ -334,6 +361,7 @@ impl ErrorKind {
                 | ErrorKind::Rejected
                 | ErrorKind::Network
                 | ErrorKind::Unauthorized
+                | ErrorKind::Unsupported
         )
     }
 }
@@ -374,7 +402,11 @@ pub struct NodeStatus {
     pub total_slots: u32,
     pub completed: u64,
     pub version: String,
+    /// The JavaScript engine, e.g. `boa 0.22`.
     pub engine: String,
+    /// The WebAssembly engine, e.g. `wasmtime 48`; absent: the node runs no WebAssembly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasm: Option<String>,
     /// The node's reachable addresses (direct and relayed), as multiaddr strings.
     #[serde(
         default,
@@ -394,6 +426,39 @@ impl NodeStatus {
     /// Whether the node would accept a task right now.
     pub fn has_free_slot(&self) -> bool {
         self.state != NodeState::Stopping && self.free_slots > 0
+    }
+
+    /// Whether the node runs tasks of this kind.
+    pub fn runs(&self, task: TaskKind) -> bool {
+        match task {
+            TaskKind::JavaScript => true,
+            TaskKind::Wasm => self.wasm.is_some(),
+        }
+    }
+
+    /// The engines the node runs, for people: `boa 0.22` or `boa 0.22, wasmtime 48`.
+    pub fn engines(&self) -> String {
+        match &self.wasm {
+            Some(wasm) => format!("{}, {wasm}", self.engine),
+            None => self.engine.clone(),
+        }
+    }
+}
+
+/// What a task is written in, which decides the nodes that can run it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    JavaScript,
+    Wasm,
+}
+
+impl TaskKind {
+    pub fn of(task: &TaskRequest) -> Self {
+        if task.wasm.is_some() {
+            TaskKind::Wasm
+        } else {
+            TaskKind::JavaScript
+        }
     }
 }
 
@@ -494,6 +559,7 @@ mod tests {
             completed: 7,
             version: "0.1.0".into(),
             engine: "boa 0.22".into(),
+            wasm: None,
             addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
             browser: false,
             grant: None,
@@ -588,6 +654,7 @@ mod tests {
             ErrorKind::ResultTooLarge,
             ErrorKind::RateLimited,
             ErrorKind::NoNodes,
+            ErrorKind::UnknownModule,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }

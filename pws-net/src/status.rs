@@ -54,7 +54,11 @@ pub fn first_hand(author: PeerId, from: PeerId, relay: Option<PeerId>) -> bool {
 /// and addresses that are well-formed and, when they name a peer, name `node` itself.
 pub fn check(node: PeerId, status: &NodeStatus) -> Result<(), Refusal> {
     let invalid = |why: String| Err(Refusal::Invalid(why));
-    if status.version.len() > MAX_NAME_BYTES || status.engine.len() > MAX_NAME_BYTES {
+    let wasm = status.wasm.as_ref().map_or(0, String::len);
+    if [status.version.len(), status.engine.len(), wasm]
+        .into_iter()
+        .any(|len| len > MAX_NAME_BYTES)
+    {
         return invalid(format!("version or engine over {MAX_NAME_BYTES} bytes"));
     }
     if status.free_slots > status.total_slots {
@@ -221,6 +225,7 @@ mod tests {
             completed,
             version: "test".into(),
             engine: "test".into(),
+            wasm: None,
             addrs: vec![],
             browser: false,
             grant: None,
@@ -325,6 +330,7 @@ mod tests {
             },
             NodeStatus {
                 engine: "e".repeat(MAX_NAME_BYTES + 1),
+                wasm: None,
                 ..status(0)
             },
             NodeStatus {

@@ -86,6 +86,7 @@ mod tests {
                 completed,
                 version: "test".into(),
                 engine: "test".into(),
+                wasm: None,
                 addrs: vec![],
                 browser: false,
                 grant: None,

@@ -52,6 +52,9 @@ pub trait Executor: Clone + MaybeSend + MaybeSync + 'static {
     /// The engine's name and version, announced in the node's status (e.g. `boa 0.22`).
     fn engine(&self) -> String;
 
+    /// The WebAssembly engine's, if the executor runs WebAssembly tasks (e.g. `wasmtime 48`).
+    fn wasm_engine(&self) -> Option<String>;
+
     /// The wall-clock time `task` would be allowed to run.
     fn time_limit(&self, task: &TaskRequest) -> Duration;
 }

@@ -25,6 +25,8 @@ mod progress;
 pub mod runner;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sandbox;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod wasm;
 pub mod work;
 
 pub use engine::EngineLimits;

@@ -36,6 +36,17 @@ pub trait Worker: MaybeSend + Sized + 'static {
 
     /// The engine the workers run, for the node's status.
     fn engine(config: &Self::Config) -> String;
+
+    /// The WebAssembly engine the workers run, if any.
+    fn wasm_engine(_config: &Self::Config) -> Option<String> {
+        None
+    }
+
+    /// How long past its time limit a task may still answer on its own before its worker
+    /// is dropped.
+    fn grace(_task: &TaskRequest) -> Duration {
+        Duration::ZERO
+    }
 }
 
 /// How a worker died, as its kind of worker tells it.
@@ -152,7 +163,7 @@ impl<W: Worker> Pool<W> {
         let limit = time_limit(&task, self.inner.max_time);
         let outcome = futures::select! {
             answer = worker.run(&task, &*progress).fuse() => answer.map_err(TaskError::from),
-            () = rt::sleep(limit).fuse() => Err(timed_out(limit)),
+            () = rt::sleep(limit + W::grace(&task)).fuse() => Err(timed_out(limit)),
             reason = cancel.fired().fuse() => Err(reason.error()),
         };
         match outcome {
@@ -207,6 +218,10 @@ impl<W: Worker> Executor for Pool<W> {
 
     fn engine(&self) -> String {
         W::engine(&self.inner.config)
+    }
+
+    fn wasm_engine(&self) -> Option<String> {
+        W::wasm_engine(&self.inner.config)
     }
 
     fn time_limit(&self, task: &TaskRequest) -> Duration {

@@ -41,6 +41,10 @@ impl Executor for Scripted {
         "scripted".into()
     }
 
+    fn wasm_engine(&self) -> Option<String> {
+        None
+    }
+
     fn time_limit(&self, _: &TaskRequest) -> Duration {
         WAIT
     }
@@ -49,6 +53,7 @@ impl Executor for Scripted {
 fn task(code: &str) -> TaskRequest {
     TaskRequest {
         code: code.into(),
+        wasm: None,
         input: Some("1".into()),
         timeout_ms: None,
         id: None,
@@ -195,6 +200,7 @@ async fn a_full_node_answers_busy_and_a_batch_takes_one_slot() {
     network.wait_free(1).await;
     let batch = TaskBatch {
         code: "echo".into(),
+        wasm: None,
         inputs: vec![Some("1".into()), Some("2".into()), Some("3".into())],
         timeout_ms: None,
         grant: None,

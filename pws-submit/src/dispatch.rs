@@ -7,7 +7,8 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskRequest, TaskResponse};
+use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskKind, TaskRequest, TaskResponse};
+use pws_net::status::NodeInfo;
 use pws_net::strategy::{self, Strategy};
 
 use crate::cursor::Cursor;
@@ -40,7 +41,15 @@ pub async fn run(
         id: Some(rand::random()),
         ..task.clone()
     };
-    let request_bytes = task.code.len() + task.input.as_ref().map_or(0, String::len);
+    let module_bytes = (task.wasm.as_ref())
+        .and_then(|module| module.bytes.as_ref())
+        .map_or(0, |bytes| bytes.0.len());
+    let request_bytes = task.code.len() + module_bytes + task.input.as_ref().map_or(0, String::len);
+    let kind = TaskKind::of(task);
+    let able = |mut nodes: Vec<NodeInfo>| {
+        nodes.retain(|node| node.status.runs(kind));
+        nodes
+    };
     let request_deadline = deadline::for_request(task.timeout_ms, 1, request_bytes);
     let mut unreachable: HashSet<PeerId> = HashSet::new();
     let mut busy: HashSet<PeerId> = HashSet::new();
@@ -48,7 +57,7 @@ pub async fn run(
     let mut refusing: HashSet<PeerId> = HashSet::new();
     let mut last_error = None;
     let mut nodes = match session.refresh().await {
-        Ok(nodes) => nodes,
+        Ok(nodes) => able(nodes),
         Err(e) => return no_answer(TaskError::new(ErrorKind::Network, e.to_string())),
     };
     loop {
@@ -61,12 +70,12 @@ pub async fn run(
         let picked = strategy::pick(strategy, &nodes, &skip, cursor.previous(), &mut rand::rng());
         let Some(node) = picked else {
             if Instant::now() >= deadline {
-                return no_answer(no_node_error(nodes.len(), wait, last_error));
+                return no_answer(no_node_error(nodes.len(), kind, wait, last_error));
             }
             tokio::time::sleep(RETRY_INTERVAL).await;
             // Busy nodes may have finished meanwhile; unreachable ones stay skipped.
             busy.clear();
-            nodes = session.refresh().await.unwrap_or_default();
+            nodes = able(session.refresh().await.unwrap_or_default());
             continue;
         };
         let started = Instant::now();
@@ -178,8 +187,19 @@ fn silent_node(node: PeerId, deadline: Duration) -> TaskError {
     )
 }
 
-fn no_node_error(known: usize, wait: Duration, last_error: Option<TaskError>) -> TaskError {
-    let mut message = if known == 0 {
+fn no_node_error(
+    known: usize,
+    kind: TaskKind,
+    wait: Duration,
+    last_error: Option<TaskError>,
+) -> TaskError {
+    let mut message = if known == 0 && kind == TaskKind::Wasm {
+        format!(
+            "no node that runs WebAssembly found within {}s (`pws-submit nodes` shows each \
+             node's engines)",
+            wait.as_secs_f64()
+        )
+    } else if known == 0 {
         format!(
             "no node found within {}s: none is registered at the relay; start one with `pws-node --relay <relay address>`",
             wait.as_secs_f64()

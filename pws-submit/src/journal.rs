@@ -7,11 +7,13 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use pws_net::module::WasmModule;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::job::JobSpec;
+use crate::source::TaskSource;
 
 /// How many inputs are copied in one transaction.
 const INPUT_BATCH: usize = 10_000;
@@ -73,6 +75,28 @@ impl FromSql for JobState {
             .into_iter()
             .find(|state| state.as_str() == name)
             .ok_or_else(|| FromSqlError::Other(format!("unknown job state {name:?}").into()))
+    }
+}
+
+/// A job's source in the `code` column: JavaScript as text, a WebAssembly module as a blob.
+impl ToSql for TaskSource {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            TaskSource::JavaScript(code) => code.as_str().into(),
+            TaskSource::Wasm(module) => {
+                let bytes = module.bytes.as_ref().map_or(&[][..], |bytes| &bytes.0[..]);
+                bytes.into()
+            }
+        })
+    }
+}
+
+impl FromSql for TaskSource {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Blob(bytes) => Ok(TaskSource::Wasm(WasmModule::new(bytes.to_vec()))),
+            _ => Ok(TaskSource::JavaScript(value.as_str()?.to_owned())),
+        }
     }
 }
 
@@ -152,7 +176,7 @@ impl Journal {
         let options = serde_json::to_string(spec).expect("a job spec serializes");
         self.conn.execute(
             "INSERT INTO jobs (id, code, options, state) VALUES (?1, ?2, ?3, ?4)",
-            params![id, spec.code, options, JobState::Loading],
+            params![id, spec.source, options, JobState::Loading],
         )?;
         let mut inputs = inputs.enumerate().peekable();
         let mut total = 0u64;
@@ -182,19 +206,19 @@ impl Journal {
             .query_row(&format!("{JOB_QUERY} WHERE j.id = ?1"), [id], |row| {
                 Ok((
                     job_record(row)?,
-                    row.get::<_, String>(6)?,
+                    row.get::<_, TaskSource>(6)?,
                     row.get::<_, String>(7)?,
                 ))
             })
             .optional()?;
-        let Some((record, code, options)) = row else {
+        let Some((record, source, options)) = row else {
             return Ok(None);
         };
         let spec: JobSpec = serde_json::from_str(&options)
             .with_context(|| format!("the journaled options of job {id} are unreadable"))?;
         Ok(Some(Job {
             record,
-            spec: JobSpec { code, ..spec },
+            spec: JobSpec { source, ..spec },
         }))
     }
 
@@ -290,7 +314,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut journal = Journal::open(&dir.path().join("jobs.sqlite")).unwrap();
         let spec = JobSpec {
-            code: "x => x".into(),
+            source: TaskSource::JavaScript("x => x".into()),
             strategy: Strategy::RoundRobin,
             timeout_ms: None,
             replicas: 3,

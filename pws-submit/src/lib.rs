@@ -12,4 +12,5 @@ pub mod journal;
 pub mod local;
 pub mod output;
 pub mod session;
+pub mod source;
 pub mod terminal;

@@ -3,7 +3,7 @@
 
 mod cli;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use pws_submit::job::{self, JobSpec};
 use pws_submit::journal::{Job, Journal};
 use pws_submit::local::{LOCAL_NODE_SLOTS, LocalNetwork};
 use pws_submit::session::Session;
+use pws_submit::source::TaskSource;
 use pws_submit::{dispatch, output};
 
 use cli::{Cli, Command, JobRunArgs, NetworkSource};
@@ -138,7 +139,7 @@ fn submit(cli: Cli) -> Result<ExitStatus, Failure> {
             run,
         } => {
             let spec = JobSpec {
-                code: read_code(&task).map_err(usage)?,
+                source: TaskSource::read(&task).map_err(usage)?,
                 strategy,
                 timeout_ms: timeout.map(millis),
                 replicas,
@@ -291,31 +292,16 @@ fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     })
 }
 
-fn read_code(path: &Path) -> Result<String> {
-    if path.as_os_str() == "-" {
-        let mut code = String::new();
-        std::io::stdin()
-            .read_to_string(&mut code)
-            .context("cannot read the task from standard input")?;
-        Ok(code)
-    } else {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the task file {}", path.display()))
-    }
-}
-
 fn read_task(path: &Path, input: Option<String>, timeout: Option<Duration>) -> Result<TaskRequest> {
-    let code = read_code(path)?;
+    let source = TaskSource::read(path)?;
     if let Some(input) = &input {
         serde_json::from_str::<serde_json::Value>(input)
             .with_context(|| format!("--input is not valid JSON: {input}"))?;
     }
     Ok(TaskRequest {
-        code,
         input,
         timeout_ms: timeout.map(millis),
-        id: None,
-        grant: None,
+        ..source.request()
     })
 }
 

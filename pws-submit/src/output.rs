@@ -64,7 +64,9 @@ fn exit_status(kind: ErrorKind) -> ExitStatus {
         | ErrorKind::Network
         | ErrorKind::Busy
         | ErrorKind::RateLimited
-        | ErrorKind::Rejected => ExitStatus::NotRun,
+        | ErrorKind::Rejected
+        | ErrorKind::Unsupported
+        | ErrorKind::UnknownModule => ExitStatus::NotRun,
         _ => ExitStatus::TaskFailed,
     }
 }
@@ -112,18 +114,18 @@ pub fn print_nodes(nodes: &[NodeInfo], as_json: bool) {
         return;
     }
     println!(
-        "{:<52}  {:<8}  {:>5}  {:>9}  {:<15}  {:<7}  TRANSPORTS",
-        "PEER ID", "STATE", "SLOTS", "COMPLETED", "ENGINE", "KIND"
+        "{:<52}  {:<8}  {:>5}  {:>9}  {:<22}  {:<7}  TRANSPORTS",
+        "PEER ID", "STATE", "SLOTS", "COMPLETED", "ENGINES", "KIND"
     );
     for info in nodes {
         let status = &info.status;
         println!(
-            "{:<52}  {:<8}  {:>5}  {:>9}  {:<15}  {:<7}  {}",
+            "{:<52}  {:<8}  {:>5}  {:>9}  {:<22}  {:<7}  {}",
             info.peer_id.to_string(),
             status.state.to_string(),
             format!("{}/{}", status.free_slots, status.total_slots),
             status.completed,
-            printable(&status.engine),
+            printable(&status.engines()),
             if status.browser { "browser" } else { "native" },
             transports(info).join(","),
         );

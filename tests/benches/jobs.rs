@@ -14,6 +14,7 @@ use pws_submit::job::{self, JobSpec};
 use pws_submit::journal::{FinalResult, Journal};
 use pws_submit::local::LocalNetwork;
 use pws_submit::session::Session;
+use pws_submit::source::TaskSource;
 
 const TRIVIAL_TASKS: u64 = 10_000;
 const TRIVIAL: &str = "function(n) { return n + 1; }";
@@ -91,7 +92,7 @@ async fn job_time(nodes: usize, slots: u32, code: &str, count: u64) -> Duration 
 /// A job of `code` on one node per task, as `map` makes it by default.
 fn spec(code: &str) -> JobSpec {
     JobSpec {
-        code: code.to_string(),
+        source: TaskSource::JavaScript(code.to_string()),
         strategy: Strategy::LeastLoaded,
         timeout_ms: None,
         replicas: 1,

@@ -234,6 +234,11 @@ impl Process {
         &self.seen
     }
 
+    /// What the process wrote on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Wait (bounded) for a stderr line matching `predicate`; returns it.
     pub fn wait_for_stderr_line(&mut self, what: &str, predicate: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + READY_TIMEOUT;

@@ -35,6 +35,7 @@ use crate::protocol::{
     ProgressReport, TaskBatch, TaskRequest, TaskResponse, from_cbor,
 };
 use crate::rt::{self, Instant, Ticker};
+use crate::shipments::Shipments;
 use crate::status::{self, HEARTBEAT, Registry};
 use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
 use crate::transport::TransportKind;
@@ -148,6 +149,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         commands: command_tx,
         status: Arc::new(status_tx),
         local_peer_id: *swarm.local_peer_id(),
+        shipments: Shipments::default(),
     };
     let is_node = matches!(config.role, Role::Node);
     let admissions = matches!(config.role, Role::Relay(_))

@@ -14,15 +14,18 @@ use tokio::task::JoinHandle;
 
 use super::confine::Confinement;
 use super::frame;
-use super::worker::{WORKER_ENV, WorkerConfig, WorkerMessage};
+use super::worker::{WORKER_ENV, WorkerConfig, WorkerInput, WorkerMessage};
 use crate::engine::ENGINE;
 use crate::executor::BoxedFuture;
 use crate::pool::{Death, Worker};
+use crate::wasm::WASM_ENGINE;
 
 /// How much of a dying worker's stderr is kept to explain its death.
 const STDERR_TAIL_BYTES: usize = 4096;
 /// How long a dead worker's exit status and stderr are awaited.
 const DEATH_GRACE: Duration = Duration::from_secs(2);
+/// How long after its time limit a WebAssembly task's own answer (`timeout`) is awaited.
+const WASM_STOP_GRACE: Duration = Duration::from_millis(500);
 /// How long a new worker may take to confine itself and say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -62,11 +65,26 @@ impl Worker for WorkerProcess {
         task: &TaskRequest,
         progress: &(dyn Fn(f64) + Send + Sync),
     ) -> Result<TaskResponse, Death> {
+        // A module's bytes go to a worker only when it asks for them.
+        let module = task.wasm.as_ref().and_then(|module| module.bytes.clone());
+        let sent = match &task.wasm {
+            Some(wasm) => WorkerInput::Task(TaskRequest {
+                wasm: Some(wasm.by_hash()),
+                ..task.clone()
+            }),
+            None => WorkerInput::Task(task.clone()),
+        };
         let exchange = async {
-            frame::write_async(&mut self.stdin, task).await?;
+            frame::write_async(&mut self.stdin, &sent).await?;
             loop {
                 match frame::read_async::<WorkerMessage>(&mut self.stdout).await? {
                     Some(WorkerMessage::Progress(fraction)) => progress(fraction),
+                    Some(WorkerMessage::NeedModule) => {
+                        let bytes = module.clone().ok_or_else(|| {
+                            std::io::Error::other("a worker asked for a module the task lacks")
+                        })?;
+                        frame::write_async(&mut self.stdin, &WorkerInput::Module(bytes)).await?;
+                    }
                     Some(WorkerMessage::Done(response)) => return Ok(Some(response)),
                     Some(WorkerMessage::Ready(_)) => {
                         return Err(std::io::Error::other("a worker is ready only once"));
@@ -83,6 +101,20 @@ impl Worker for WorkerProcess {
 
     fn engine(_: &WorkerSpawn) -> String {
         ENGINE.to_string()
+    }
+
+    fn wasm_engine(_: &WorkerSpawn) -> Option<String> {
+        Some(WASM_ENGINE.to_string())
+    }
+
+    /// A worker stops a WebAssembly task at its time limit itself and lives on with its
+    /// compiled modules; it is killed only if that answer does not come.
+    fn grace(task: &TaskRequest) -> Duration {
+        if task.wasm.is_some() {
+            WASM_STOP_GRACE
+        } else {
+            Duration::ZERO
+        }
     }
 }
 

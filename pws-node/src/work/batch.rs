@@ -151,6 +151,7 @@ mod tests {
 
     fn batch(inputs: usize) -> TaskBatch {
         TaskBatch {
+            wasm: None,
             code: "function(x) { return x; }".into(),
             inputs: (0..inputs).map(|i| Some(i.to_string())).collect(),
             timeout_ms: None,

@@ -6,6 +6,7 @@
 //! both run this loop.
 
 mod batch;
+mod modules;
 mod running;
 mod share;
 mod slots;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::executor::{CancelReason, Executor, Progress};
 pub use batch::BATCH_TIME_FACTOR;
 use batch::Ran;
+use modules::ModuleStore;
 use running::Running;
 use share::Share;
 use slots::Slots;
@@ -69,8 +71,14 @@ pub async fn serve<E: Executor>(
 ) -> Result<()> {
     let (finished_tx, mut finished) = mpsc::unbounded_channel();
     let mut node = WorkLoop {
-        slots: Slots::new(config.slots, executor.engine(), config.browser),
+        slots: Slots::new(
+            config.slots,
+            executor.engine(),
+            executor.wasm_engine(),
+            config.browser,
+        ),
         share: Share::new(config.slots),
+        modules: ModuleStore::default(),
         running: Running::default(),
         client: peer.client.clone(),
         executor,
@@ -129,6 +137,8 @@ pub async fn serve<E: Executor>(
 struct WorkLoop<E> {
     slots: Slots,
     share: Share,
+    /// The WebAssembly modules submitters sent.
+    modules: ModuleStore,
     running: Running,
     client: Client,
     executor: E,
@@ -136,8 +146,13 @@ struct WorkLoop<E> {
 }
 
 impl<E: Executor> WorkLoop<E> {
-    /// Take a request into a free slot, or refuse it at once (`busy`, `rate-limited`).
-    fn accept(&mut self, from: PeerId, work: Work) {
+    /// Take a request into a free slot, or refuse it at once (`busy`, `rate-limited`; for a
+    /// WebAssembly task, `unsupported` or `unknown-module`).
+    fn accept(&mut self, from: PeerId, mut work: Work) {
+        if let Err(refusal) = self.resolve_module(&mut work) {
+            refuse(work, refusal);
+            return;
+        }
         let (free, total) = (self.slots.free(), self.slots.total());
         if let Err(refusal) = self.share.admit(from, free, total, Instant::now()) {
             tracing::debug!(%from, "refusing work: {refusal}");
@@ -170,6 +185,25 @@ impl<E: Executor> WorkLoop<E> {
                 });
             }
         }
+    }
+
+    /// Give a WebAssembly request its module's bytes: those it brought (kept for later
+    /// requests) or those kept from an earlier one.
+    fn resolve_module(&mut self, work: &mut Work) -> Result<(), TaskError> {
+        let module = match work {
+            Work::Task { task, .. } => task.wasm.as_mut(),
+            Work::Batch { batch, .. } => batch.wasm.as_mut(),
+        };
+        let Some(module) = module else {
+            return Ok(());
+        };
+        if !self.slots.runs_wasm() {
+            return Err(TaskError::new(
+                ErrorKind::Unsupported,
+                "this node does not run WebAssembly tasks",
+            ));
+        }
+        self.modules.resolve(module)
     }
 
     fn on_finished(&mut self, done: Finished, report: &mut impl FnMut(Report)) {

@@ -8,18 +8,25 @@ pub struct Slots {
     running: u32,
     completed: u64,
     engine: String,
+    wasm: Option<String>,
     browser: bool,
 }
 
 impl Slots {
-    pub fn new(total: u32, engine: String, browser: bool) -> Self {
+    /// Slots of a node with these engines (`wasm`: its WebAssembly engine, if any).
+    pub fn new(total: u32, engine: String, wasm: Option<String>, browser: bool) -> Self {
         Self {
             total,
             running: 0,
             completed: 0,
             engine,
+            wasm,
             browser,
         }
+    }
+
+    pub fn runs_wasm(&self) -> bool {
+        self.wasm.is_some()
     }
 
     pub fn total(&self) -> u32 {
@@ -57,6 +64,7 @@ impl Slots {
             completed: self.completed,
             version: env!("CARGO_PKG_VERSION").to_string(),
             engine: self.engine.clone(),
+            wasm: self.wasm.clone(),
             addrs: Vec::new(),
             browser: self.browser,
             grant: None,
@@ -70,7 +78,7 @@ mod tests {
 
     #[test]
     fn slots_fill_up_and_count_completions() {
-        let mut slots = Slots::new(2, "test".into(), false);
+        let mut slots = Slots::new(2, "test".into(), None, false);
         assert_eq!(slots.status().state, NodeState::Idle);
         assert!(slots.try_take() && slots.try_take());
         assert!(!slots.try_take());

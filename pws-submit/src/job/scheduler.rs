@@ -181,7 +181,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
         let mut feed_done = false;
         let mut poll = tokio::time::interval(REGISTRY_POLL);
         let mut idle_since: Option<Instant> = None;
-        self.nodes = self.network.refresh().await?;
+        self.nodes = self.able(self.network.refresh().await?);
         let discovery = keep_discovering(self.network);
         tokio::pin!(discovery, stop);
         loop {
@@ -220,7 +220,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
                         on_finished(finished, self.counters)?;
                     }
                 }
-                _ = poll.tick() => self.nodes = self.network.registry().await?,
+                _ = poll.tick() => self.nodes = self.able(self.network.registry().await?),
                 () = &mut discovery => {}
                 () = &mut stop => return Ok(End::Interrupted),
             }
@@ -254,13 +254,20 @@ impl<'a, N: Network> Scheduler<'a, N> {
         }
     }
 
+    /// The nodes that can run the job's tasks (WebAssembly needs a node that runs it).
+    fn able(&self, mut nodes: Vec<NodeInfo>) -> Vec<NodeInfo> {
+        let kind = self.spec.source.kind();
+        nodes.retain(|node| node.status.runs(kind));
+        nodes
+    }
+
     /// The next tasks to send to one node: the batch limit, but no more than a fair share of
     /// what is queued (so every slot gets work) and of the bytes a request may carry.
     fn take_batch(&mut self) -> Vec<u64> {
         let fair_share = self.queue.len().div_ceil(self.capacity().max(1));
         let size = self.batch_limit().min(fair_share).max(1);
         let mut batch = Vec::with_capacity(size);
-        let mut bytes = self.spec.code.len();
+        let mut bytes = self.spec.source.byte_len();
         while batch.len() < size {
             let Some(&index) = self.queue.front() else {
                 break;
@@ -293,10 +300,12 @@ impl<'a, N: Network> Scheduler<'a, N> {
             tracing::debug!(%node, "sending {count} tasks in one batch");
         }
         let request_bytes =
-            self.spec.code.len() + inputs.iter().flatten().map(String::len).sum::<usize>();
+            self.spec.source.byte_len() + inputs.iter().flatten().map(String::len).sum::<usize>();
         let deadline = deadline::for_request(self.spec.timeout_ms, count, request_bytes);
+        let task = self.spec.source.request();
         let batch = TaskBatch {
-            code: self.spec.code.clone(),
+            code: task.code,
+            wasm: task.wasm,
             inputs,
             timeout_ms: self.spec.timeout_ms,
             grant: None,
@@ -526,6 +535,7 @@ mod tests {
     use pws_net::strategy::Strategy;
 
     use super::*;
+    use crate::source::TaskSource;
 
     /// How a fake node answers.
     #[derive(Clone, Copy)]
@@ -564,6 +574,7 @@ mod tests {
                         completed,
                         version: "test".into(),
                         engine: "test".into(),
+                        wasm: None,
                         addrs: Vec::new(),
                         browser: false,
                         grant: None,
@@ -664,7 +675,7 @@ mod tests {
 
     fn spec(replicas: u32, quorum: u32) -> JobSpec {
         JobSpec {
-            code: "n => n".into(),
+            source: TaskSource::JavaScript("n => n".into()),
             strategy: Strategy::LeastLoaded,
             timeout_ms: None,
             replicas,

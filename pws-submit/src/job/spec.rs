@@ -1,15 +1,17 @@
-//! What a job is: its code and everything that decides its results, journaled with it so
+//! What a job is: its task (JavaScript or WebAssembly) and everything that decides its results, journaled with it so
 //! that a resumed job computes the same thing. How one run executes it is not part of it
 //! (see [`super::RunOptions`]).
 
 use pws_net::strategy::Strategy;
 use serde::{Deserialize, Serialize};
 
+use crate::source::TaskSource;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
-    /// The function's source (the journal keeps it in a column of its own).
+    /// What each task runs (the journal keeps it in a column of its own).
     #[serde(skip)]
-    pub code: String,
+    pub source: TaskSource,
     pub strategy: Strategy,
     /// Wall-clock limit per task; nodes cap it at their own.
     pub timeout_ms: Option<u64>,
@@ -46,7 +48,7 @@ mod tests {
     #[test]
     fn the_journaled_form_leaves_the_code_to_its_own_column() {
         let spec = JobSpec {
-            code: "x => x".into(),
+            source: TaskSource::JavaScript("x => x".into()),
             strategy: Strategy::LeastLoaded,
             timeout_ms: Some(500),
             replicas: 3,
@@ -61,7 +63,7 @@ mod tests {
         assert_eq!(
             read,
             JobSpec {
-                code: String::new(),
+                source: TaskSource::default(),
                 ..spec
             }
         );

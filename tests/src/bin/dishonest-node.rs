@@ -40,6 +40,7 @@ async fn main() -> anyhow::Result<()> {
         completed,
         version: "dishonest".into(),
         engine: "lies 1.0".into(),
+        wasm: None,
         addrs: Vec::new(),
         browser: false,
         grant: None,

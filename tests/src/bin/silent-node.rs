@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
         completed: 0,
         version: "silent".into(),
         engine: "nothing 1.0".into(),
+        wasm: None,
         addrs: Vec::new(),
         browser: false,
         grant: None,

@@ -125,6 +125,7 @@ async fn a_batch_of_endless_loops_frees_its_slot_within_its_bound() {
     let session = submitter(&relay).await;
     let batch = TaskBatch {
         code: "function() { while (true) {} }".into(),
+        wasm: None,
         inputs: vec![None; 256],
         timeout_ms: None,
         grant: None,

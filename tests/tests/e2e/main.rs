@@ -14,4 +14,5 @@ mod sandbox;
 mod strategies;
 mod transports;
 mod untrusted_nodes;
+mod wasm;
 mod wire;

@@ -170,6 +170,7 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
     let conversation = async {
         let batch = TaskBatch {
             code: "function(n) { if (n === 2) throw new Error('two'); return n * 10; }".into(),
+            wasm: None,
             inputs: ["1", "2", "3"].map(|n| Some(n.to_string())).to_vec(),
             timeout_ms: None,
             grant: None,
@@ -186,6 +187,7 @@ async fn a_batch_is_answered_in_order_and_bad_batches_do_not_hurt_the_node() {
 
         let too_many = TaskBatch {
             code: "1".into(),
+            wasm: None,
             inputs: vec![None; MAX_BATCH_TASKS + 1],
             timeout_ms: None,
             grant: None,
