@@ -6,7 +6,6 @@
 //!    isolated; the floor).
 //! 2. A fixed set of CPU tasks in Boa against `node` on the same machine, as ratios.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use boa_engine::{Context, Source};
@@ -16,6 +15,9 @@ use pws_node::engine::{Engine, EngineLimits};
 #[path = "shared/cpu_set.rs"]
 mod cpu_set;
 use cpu_set::CPU_SET;
+#[path = "shared/v8.rs"]
+mod v8;
+use v8::node_times;
 
 const TRIVIAL: &str = "function() { return 2 + 2; }";
 const RUNS: usize = 2000;
@@ -116,24 +118,4 @@ fn cpu_set() {
             None => println!("| {name} | {boa_ms:.0} ms | (node not installed) | |"),
         }
     }
-}
-
-/// The same tasks in `node`, each inside a function, best of three; `None` without node.
-fn node_times() -> Option<Vec<f64>> {
-    let functions: Vec<String> = CPU_SET
-        .iter()
-        .map(|(_, body)| format!("function() {{ {body} }}"))
-        .collect();
-    let script = format!(
-        "const tasks = [{}];\n\
-         const times = tasks.map(f => {{ let best = Infinity; for (let r = 0; r < 3; r++) {{ \
-         const t = process.hrtime.bigint(); f(); best = Math.min(best, Number(process.hrtime.bigint() - t) / 1e6); }} return best; }});\n\
-         console.log(JSON.stringify(times));",
-        functions.join(",\n")
-    );
-    let output = Command::new("node").arg("-e").arg(script).output().ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&output.stdout).ok()
 }

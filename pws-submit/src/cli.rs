@@ -101,7 +101,8 @@ pub enum Command {
     /// Run one task and print its result as one line of JSON.
     Run {
         /// JavaScript file: a function expression (called with the input) or a script whose
-        /// completion value is the result. `-` reads standard input.
+        /// completion value is the result; or a WebAssembly module (a WASI command reading
+        /// the input on stdin, writing the result on stdout). `-` reads standard input.
         task: PathBuf,
         /// JSON value passed to the task's function.
         #[arg(long)]
@@ -126,7 +127,8 @@ pub enum Command {
     /// Run a function over many inputs across every available node; one JSON result line
     /// per input.
     Map {
-        /// JavaScript file with the function; each input is passed to it.
+        /// JavaScript file with the function, or a WebAssembly module; each input is passed
+        /// to it.
         task: PathBuf,
         #[command(flatten)]
         inputs: InputArgs,
