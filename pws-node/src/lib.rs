@@ -25,7 +25,6 @@ mod progress;
 pub mod runner;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sandbox;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod wasm;
 pub mod work;
 

@@ -7,6 +7,7 @@
 //! The page's JavaScript (`www/`) calls [`page::start`]; each worker calls the [`worker`]
 //! entry points. Build with `web-node/build.sh` (see the README).
 
+pub mod module_cap;
 #[cfg(target_arch = "wasm32")]
 pub mod page;
 #[cfg(target_arch = "wasm32")]

@@ -117,6 +117,8 @@ async function startNode() {
   // A page someone else linked to must not ask for more than this device has.
   const cores = navigator.hardwareConcurrency || 1;
   if (params.has("slots")) options.slots = Math.min(Math.max(1, Math.floor(Number(params.get("slots"))) || 1), cores);
+  // Memory per task in MiB: less than the default if asked, never more.
+  if (params.has("memory")) options.max_memory_mib = Math.min(Math.max(16, Math.floor(Number(params.get("memory"))) || 256), 256);
   node = start(options, onEvent);
   if (keeps && !key) await stored("key", node.key);
   show("peer-id", node.peer_id);

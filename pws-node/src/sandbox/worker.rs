@@ -190,16 +190,20 @@ fn run_wasm(
     task: &TaskRequest,
     limit: Duration,
 ) -> io::Result<TaskResponse> {
-    if !wasm.has(&hash) {
-        frame::write(&mut io::stdout().lock(), &WorkerMessage::NeedModule)?;
-        let Some(WorkerInput::Module(bytes)) = frame::read::<WorkerInput>(input)? else {
-            return Err(io::Error::other(
-                "the node did not send the module asked for",
-            ));
-        };
-        if let Err(error) = wasm.compile(hash, &bytes.0) {
-            return Ok(error.into());
+    let module = match wasm.compiled(&hash) {
+        Some(module) => module,
+        None => {
+            frame::write(&mut io::stdout().lock(), &WorkerMessage::NeedModule)?;
+            let Some(WorkerInput::Module(bytes)) = frame::read::<WorkerInput>(input)? else {
+                return Err(io::Error::other(
+                    "the node did not send the module asked for",
+                ));
+            };
+            match wasm.compile(hash, &bytes.0) {
+                Ok(module) => module,
+                Err(error) => return Ok(error.into()),
+            }
         }
-    }
-    Ok(wasm.run(&hash, task.input.as_deref(), limit))
+    };
+    Ok(wasm.run(&module, task.input.as_deref(), limit))
 }

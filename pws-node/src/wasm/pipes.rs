@@ -10,13 +10,15 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::answer::Captured;
+
 #[derive(Clone)]
 pub struct CappedPipe {
-    inner: Arc<Mutex<Captured>>,
+    inner: Arc<Mutex<Pipe>>,
 }
 
 #[derive(Default)]
-struct Captured {
+struct Pipe {
     bytes: Vec<u8>,
     cap: usize,
     overflowed: bool,
@@ -25,17 +27,20 @@ struct Captured {
 impl CappedPipe {
     pub fn new(cap: usize) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(Captured {
+            inner: Arc::new(Mutex::new(Pipe {
                 cap,
-                ..Captured::default()
+                ..Pipe::default()
             })),
         }
     }
 
     /// What was written, up to the cap, and whether more was.
-    pub fn take(&self) -> (Vec<u8>, bool) {
+    pub fn take(&self) -> Captured {
         let mut captured = self.inner.lock().expect("pipe lock");
-        (std::mem::take(&mut captured.bytes), captured.overflowed)
+        Captured {
+            bytes: std::mem::take(&mut captured.bytes),
+            overflowed: captured.overflowed,
+        }
     }
 }
 

@@ -17,7 +17,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Open the relay's page and wait until its node is registered; returns the browser and the
 /// node's peer id as the page shows it.
 fn open_browser_node(relay: &Relay) -> (Browser, String) {
-    let mut browser = Browser::open(&relay.http);
+    open_browser_node_at(relay, "")
+}
+
+/// The same, with a query string (`?slots=…`) on the page's URL.
+pub(crate) fn open_browser_node_at(relay: &Relay, query: &str) -> (Browser, String) {
+    let mut browser = Browser::open(&format!("{}{query}", relay.http));
     let peer_id = browser.wait_until_node_connected(CONNECT_TIMEOUT);
     (browser, peer_id)
 }
@@ -70,6 +75,9 @@ fn a_browser_tab_is_a_node_that_runs_the_examples_and_survives_hostile_tasks() {
     let result = run_json(&relay.tcp(), &[], path_of(&recursion));
     assert_eq!(result["error"]["kind"], json!("stack"), "{result}");
 
+    // Through the relay, over WebRTC, in both directions.
+    crate::transports::assert_large_messages_cross(&relay.tcp(), &[]);
+
     let thrown = task_file("throw new Error('boom')");
     let result = run_json(&relay.tcp(), &[], path_of(&thrown));
     assert_eq!(result["error"]["kind"], json!("thrown"), "{result}");
@@ -78,8 +86,8 @@ fn a_browser_tab_is_a_node_that_runs_the_examples_and_survives_hostile_tasks() {
     let result = run_json(&relay.tcp(), &[], &example("math.js"));
     assert_eq!(result["ok"], json!(4), "{result}");
     browser.wait_for(
-        "8 completed tasks",
-        "document.getElementById('completed').textContent === '8'",
+        "9 completed tasks",
+        "document.getElementById('completed').textContent === '9'",
         Duration::from_secs(10),
     );
     assert!(

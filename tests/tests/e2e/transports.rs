@@ -1,7 +1,19 @@
-//! The original three examples over each transport.
+//! The original three examples over each transport, and requests and answers far larger
+//! than one transport message (WebRTC's is 16 KiB).
 
-use pws_tests::{Node, Relay, example, run_json};
+use pws_tests::{Node, Relay, example, path_of, run_json, task_file};
 use serde_json::json;
+
+/// A 100 KB task whose answer is a 50 KB string.
+pub(crate) fn assert_large_messages_cross(relay_addr: &str, args: &[&str]) {
+    let padding = "x".repeat(100_000);
+    let task = task_file(&format!("/* {padding} */ 'y'.repeat(50000)"));
+    let result = run_json(relay_addr, args, path_of(&task));
+    let answer = result["ok"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an answer: {result}"));
+    assert_eq!(answer.len(), 50_000);
+}
 
 fn examples_over(transport_flag: &str, relay_transport: &str) {
     let relay = Relay::start();
@@ -26,6 +38,7 @@ fn examples_over(transport_flag: &str, relay_transport: &str) {
         assert!(node_ids.contains(&node), "ran on an unknown node {node}");
         assert!(result["ms"].as_f64().expect("ms") > 0.0);
     }
+    assert_large_messages_cross(&relay_addr, &["--transport", transport_flag]);
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! WebAssembly tasks on native nodes: the same answers as their JavaScript twins, every
-//! misbehaviour of a module contained and answered with its typed error, modules sent to a
-//! node once per job, and only to nodes that run WebAssembly.
+//! WebAssembly tasks on native and browser nodes: the same answers as their JavaScript
+//! twins, every misbehaviour of a module contained and answered with its typed error,
+//! modules sent to a node once per job, and only to nodes that run WebAssembly.
 
 use std::io::Write;
 
 use pws_tests::fakes::SilentNodes;
+
+use crate::browser::open_browser_node_at;
 use pws_tests::{Node, Relay, Submit, example, json_lines, run_json};
 use serde_json::{Value, json};
 
@@ -46,6 +48,35 @@ fn the_wasm_example_answers_as_its_javascript_twin() {
     assert_eq!(below_100000["ok"], 9592);
 }
 
+/// What each misbehaving probe must end as on every node: the error kind and words of its
+/// message (the node allows 64 MiB).
+const MISBEHAVIOURS: [(&str, &str, &str); 6] = [
+    ("alloc", "out-of-memory", "64 MiB"),
+    ("recurse", "stack", "stack"),
+    ("trap", "thrown", "trapped"),
+    ("exit", "thrown", "code 3"),
+    ("text", "invalid-value", "not JSON"),
+    ("flood", "result-too-large", "bytes"),
+];
+
+fn assert_misbehaviours_are_typed(relay: &Relay) {
+    for (what, kind, words) in MISBEHAVIOURS {
+        let result = probe_with(relay, what, &[]);
+        assert_eq!(error_kind(&result), kind, "{what}: {result}");
+        let message = result["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{what}: {message}");
+    }
+}
+
+fn assert_garbage_is_refused(relay: &Relay) {
+    let mut garbage = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
+    garbage.write_all(b"\0asm\x01\0\0\0 not a module").unwrap();
+    let result = run_json(&relay.tcp(), &[], garbage.path().to_str().unwrap());
+    assert_eq!(error_kind(&result), "syntax", "{result}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(message.contains("does not compile"), "{message}");
+}
+
 #[test]
 fn a_module_gets_no_files_no_environment_and_no_arguments() {
     let relay = Relay::start();
@@ -66,20 +97,7 @@ fn every_misbehaviour_is_contained_and_typed() {
     assert_eq!(logged["logs"], json!(["first line", "second line"]));
     assert_eq!(probe_with(&relay, "sleep", &[])["ok"], "slept");
 
-    let expected = [
-        ("alloc", "out-of-memory", "64 MiB"),
-        ("recurse", "stack", "stack"),
-        ("trap", "thrown", "trapped"),
-        ("exit", "thrown", "code 3"),
-        ("text", "invalid-value", "not JSON"),
-        ("flood", "result-too-large", "bytes"),
-    ];
-    for (what, kind, words) in expected {
-        let result = probe_with(&relay, what, &[]);
-        assert_eq!(error_kind(&result), kind, "{what}: {result}");
-        let message = result["error"]["message"].as_str().unwrap();
-        assert!(message.contains(words), "{what}: {message}");
-    }
+    assert_misbehaviours_are_typed(&relay);
     let still_serving = run_json(
         &relay.tcp(),
         &["--input", "[0, 100]"],
@@ -92,12 +110,7 @@ fn every_misbehaviour_is_contained_and_typed() {
 fn a_broken_module_is_a_clear_error() {
     let relay = Relay::start();
     let _node = Node::start(&relay, &[]);
-    let mut garbage = tempfile::Builder::new().suffix(".wasm").tempfile().unwrap();
-    garbage.write_all(b"\0asm\x01\0\0\0 not a module").unwrap();
-    let result = run_json(&relay.tcp(), &[], garbage.path().to_str().unwrap());
-    assert_eq!(error_kind(&result), "syntax", "{result}");
-    let message = result["error"]["message"].as_str().unwrap();
-    assert!(message.contains("does not compile"), "{message}");
+    assert_garbage_is_refused(&relay);
 }
 
 /// A 1,000-task job on two nodes: every answer right, and the module sent to each node once
@@ -161,6 +174,49 @@ fn wasm_tasks_go_only_to_nodes_that_run_wasm() {
         .expect_success();
     assert!(
         nodes.stdout.contains("boa 0.22, wasmtime 48"),
+        "{}",
+        nodes.stdout
+    );
+}
+
+/// A browser node runs modules on the browser's engine (with a WASI shim and its memory
+/// capped by rewriting the module) and answers as a native node does.
+#[test]
+fn a_browser_node_runs_wasm_tasks_as_a_native_node_does() {
+    let relay = Relay::start();
+    let (_browser, peer_id) = open_browser_node_at(&relay, "?memory=64");
+    for input in ["0", "7", "[1000, 5000]"] {
+        let extra = ["--input", input];
+        let wasm = run_json(&relay.tcp(), &extra, &example("primes.wasm"));
+        let js = run_json(&relay.tcp(), &extra, &example("primes.js"));
+        assert_eq!(wasm["ok"], js["ok"], "input {input}: {wasm} {js}");
+        assert_eq!(wasm["node"], peer_id.as_str(), "{wasm}");
+    }
+    let seen = probe_with(&relay, "echo", &[]);
+    assert_eq!(seen["ok"], json!({"args": ["task"], "env": 0, "files": []}));
+
+    let endless = probe_with(&relay, "loop", &["--timeout", "1"]);
+    assert_eq!(error_kind(&endless), "timeout", "{endless}");
+    let logged = probe_with(&relay, "log", &[]);
+    assert_eq!(logged["ok"], "logged", "{logged}");
+    assert_eq!(logged["logs"], json!(["first line", "second line"]));
+    assert_eq!(probe_with(&relay, "sleep", &[])["ok"], "slept");
+    assert_misbehaviours_are_typed(&relay);
+    assert_garbage_is_refused(&relay);
+
+    let still_serving = run_json(
+        &relay.tcp(),
+        &["--input", "[0, 100]"],
+        &example("primes.wasm"),
+    );
+    assert_eq!(still_serving["ok"], 25, "{still_serving}");
+    let nodes = Submit::new()
+        .args(["--relay", &relay.tcp(), "nodes"])
+        .expect_success();
+    assert!(
+        nodes
+            .stdout
+            .contains("boa 0.22 (wasm), browser WebAssembly"),
         "{}",
         nodes.stdout
     );
