@@ -3,9 +3,11 @@
 //! `examples/wasm/src/bin/cpuset.rs` both natively and for wasm32-wasip1).
 //!
 //! 1. The CPU task set, time per task on one core: the Rust source compiled natively, the
-//!    same source as WebAssembly on a native node (wasmtime), the JavaScript set on the same
-//!    node (Boa) and in `node` (V8). The Rust program times its own runs (fastest of five),
-//!    so neither process start nor the network is counted; Boa's times are the node's.
+//!    same source as WebAssembly on a native node (wasmtime) and on a browser node (headless
+//!    Chromium's engine; the page must be built: `web-node/build.sh`), the JavaScript set on
+//!    the native node (Boa) and in `node` (V8). The Rust program times its own runs (fastest
+//!    of five), so neither process start nor the network is counted; Boa's times are the
+//!    node's.
 //! 2. A CPU-bound job (`examples/primes.wasm`) over 1, 2 and 4 nodes of one slot each:
 //!    wall time, speedup and efficiency per node. All nodes share this machine's cores.
 
@@ -18,6 +20,7 @@ use pws_net::protocol::{Outcome, TaskRequest};
 use pws_net::transport::TransportKind;
 use pws_submit::session::Session;
 use pws_submit::source::TaskSource;
+use pws_tests::browser::Browser;
 use pws_tests::{Node, Relay, Submit, json_lines};
 use serde_json::Value;
 
@@ -31,6 +34,8 @@ mod v8;
 const RUST_NAMES: [&str; 5] = ["sum", "fib", "sort", "json", "string"];
 const JOB_TASKS: u64 = 48;
 const NODE_COUNTS: [usize; 3] = [1, 2, 4];
+/// Loading the browser node's page and joining the network.
+const BROWSER_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 // Sandbox workers started from this process run under the same allocator as in pws-node.
 #[global_allocator]
@@ -77,7 +82,9 @@ fn cpuset_answer(answer: &str) -> (f64, Value) {
 
 fn cpu_set(native: &Path, wasm: &Path) {
     let relay = Relay::start();
-    let _node = Node::start(&relay, &["--slots", "1"]);
+    let native_node = Node::start(&relay, &["--slots", "1"]);
+    let mut browser = Browser::open(&relay.http);
+    let browser_node = browser.wait_until_node_connected(BROWSER_CONNECT_TIMEOUT);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let session = runtime.block_on(async {
         Session::connect(
@@ -87,38 +94,51 @@ fn cpu_set(native: &Path, wasm: &Path) {
         .await
         .expect("connected")
     });
-    let nodes = runtime.block_on(session.refresh()).expect("nodes");
-    let node = nodes.first().expect("the node").peer_id;
+    let known = |id: &str| {
+        let nodes = runtime.block_on(session.refresh()).expect("nodes");
+        nodes
+            .into_iter()
+            .find(|node| node.peer_id.to_string() == id)
+            .unwrap_or_else(|| panic!("node {id} is not known"))
+            .peer_id
+    };
+    let (native_node, browser_node) = (known(&native_node.peer_id), known(&browser_node));
     let module = TaskSource::read(wasm).expect("cpuset.wasm");
     let v8 = v8::node_times();
 
-    println!("| task | native (Rust) | wasm on a native node | wasm / native | Boa | node (V8) |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| task | native (Rust) | wasm on a native node | wasm / native | wasm in Chromium | Chromium / native | Boa | node (V8) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for (index, ((label, body), name)) in CPU_SET.iter().zip(RUST_NAMES).enumerate() {
         let input = format!("\"{name}\"");
         let (native_ms, native_result) = cpuset_answer(&run_native(native, &input));
 
-        let ask = |request: TaskRequest| {
+        let ask = |node, request: TaskRequest| {
             runtime
                 .block_on(session.client.send_task(node, request))
                 .expect("an answer")
         };
-        let wasm_task = TaskRequest {
-            input: Some(input.clone()),
-            ..module.request()
+        let wasm_ms = |node| {
+            let task = TaskRequest {
+                input: Some(input.clone()),
+                ..module.request()
+            };
+            let answer = ask(node, task);
+            let Outcome::Ok(answer) = answer.outcome else {
+                panic!("{label} in wasm on {node}: {answer:?}");
+            };
+            let (ms, result) = cpuset_answer(&answer);
+            assert_eq!(result, native_result, "{label}: wasm and native agree");
+            ms
         };
-        let wasm_answer = ask(wasm_task);
-        let Outcome::Ok(wasm_answer) = wasm_answer.outcome else {
-            panic!("{label} in wasm: {wasm_answer:?}");
-        };
-        let (wasm_ms, wasm_result) = cpuset_answer(&wasm_answer);
-        assert_eq!(wasm_result, native_result, "{label}: wasm and native agree");
+        let (wasm_ms, browser_ms) = (wasm_ms(native_node), wasm_ms(browser_node));
 
         let js = TaskRequest::new(format!("function() {{ {body} }}"));
         let boa_ms = (0..3)
             .map(|_| {
                 let started = Instant::now();
-                let answer = ask(js.clone());
+                let answer = ask(native_node, js.clone());
                 assert!(
                     matches!(answer.outcome, Outcome::Ok(_)),
                     "{label}: {answer:?}"
@@ -135,8 +155,9 @@ fn cpu_set(native: &Path, wasm: &Path) {
                 format!("{:.1} ms", times[index])
             });
         println!(
-            "| {label} | {native_ms:.2} ms | {wasm_ms:.2} ms | {:.2}× | {boa_ms:.0} ms | {v8_ms} |",
-            wasm_ms / native_ms
+            "| {label} | {native_ms:.2} ms | {wasm_ms:.2} ms | {:.2}× | {browser_ms:.2} ms | {:.2}× | {boa_ms:.0} ms | {v8_ms} |",
+            wasm_ms / native_ms,
+            browser_ms / native_ms
         );
     }
 }
