@@ -38,6 +38,9 @@ pub enum Refusal {
     /// Passed on by a peer that is neither its author nor our relay (see [`first_hand`]).
     #[error("an announcement passed on by a peer that is neither its author nor the relay")]
     SecondHand,
+    /// At a relay: its author is not registered at the relay's rendezvous point (yet).
+    #[error("its author is not registered at this relay")]
+    Unregistered,
 }
 
 /// Whether an announcement by `author` may come to us from `from`. A node publishes its
@@ -85,9 +88,9 @@ pub fn acceptance(outcome: &Result<(), Refusal>) -> gossipsub::MessageAcceptance
     match outcome {
         Ok(()) => gossipsub::MessageAcceptance::Accept,
         // Nobody at fault, or a forwarder that may be an honest peer of an older version.
-        Err(Refusal::Full | Refusal::SecondHand | Refusal::Unauthorized(_)) => {
-            gossipsub::MessageAcceptance::Ignore
-        }
+        Err(
+            Refusal::Full | Refusal::SecondHand | Refusal::Unauthorized(_) | Refusal::Unregistered,
+        ) => gossipsub::MessageAcceptance::Ignore,
         Err(Refusal::Invalid(_)) => gossipsub::MessageAcceptance::Reject,
     }
 }

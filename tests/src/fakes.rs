@@ -33,7 +33,7 @@ impl SilentNodes {
 
     /// Start them as [`SilentNodes::start`] does, but return once every identity exists,
     /// while they are still connecting: a flood may outrun the relay, and what reaches a
-    /// submitter is then the measure ([`seen_by_a_submitter`]).
+    /// submitter is then the measure ([`most_seen_by_a_submitter`]).
     pub fn launch(relay_addr: &str, slots: u32, identities: usize, gossip: bool) -> SilentNodes {
         let mut command = Command::new(bin("silent-node"));
         command.args([relay_addr, &slots.to_string(), &identities.to_string()]);
@@ -48,23 +48,6 @@ impl SilentNodes {
         let ids = process.seen().to_vec();
         SilentNodes { process, ids }
     }
-}
-
-/// How many of `fakes` a fresh submitter's registry holds once their announcements reach it:
-/// waits, bounded by `within`, until at least `at_least` of them are there (the attack is
-/// real), then returns the count.
-pub fn seen_by_a_submitter(
-    relay: &Relay,
-    fakes: &HashSet<String>,
-    at_least: usize,
-    within: Duration,
-) -> usize {
-    let seen = most_seen_by_a_submitter(relay, fakes, at_least, within);
-    assert!(
-        seen >= at_least,
-        "only {seen} of {at_least} fake announcements reached a submitter in {within:?}"
-    );
-    seen
 }
 
 /// How many of `fakes` a fresh submitter's registry holds once `at_least` are there or

@@ -12,6 +12,7 @@ mod admission;
 mod announce;
 mod inbound;
 mod outbound;
+mod registered;
 mod relay_link;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use admission::Admissions;
 use announce::Announcer;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
+use registered::Registered;
 use relay_link::RelayLink;
 
 /// What a peer is and where it connects.
@@ -152,10 +154,11 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         shipments: Shipments::default(),
     };
     let is_node = matches!(config.role, Role::Node);
-    let admissions = matches!(config.role, Role::Relay(_))
-        .then(|| Admissions::new(config.access.clone(), admitted));
+    let is_relay = matches!(config.role, Role::Relay(_));
+    let admissions = is_relay.then(|| Admissions::new(config.access.clone(), admitted));
     let event_loop = EventLoop {
         admissions,
+        registered: is_relay.then(Registered::default),
         swarm,
         role: config.role,
         relay,
@@ -178,6 +181,8 @@ struct EventLoop {
     swarm: Swarm<Behaviour>,
     /// A relay's admission of the peers of its network.
     admissions: Option<Admissions>,
+    /// A relay's rendezvous registrations: only these peers' announcements travel on.
+    registered: Option<Registered>,
     role: Role,
     relay: Option<RelayLink>,
     inbound: Inbound,
@@ -322,6 +327,11 @@ impl EventLoop {
                 }
                 self.discovery.on_rendezvous_event(event);
             }
+            BehaviourEvent::RendezvousServer(event) => {
+                if let Some(registered) = &mut self.registered {
+                    registered.on_rendezvous_event(&event);
+                }
+            }
             BehaviourEvent::Kad(event) => self.discovery.on_kad_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
                 if info.protocols.contains(&KAD_PROTOCOL) =>
@@ -391,6 +401,13 @@ impl EventLoop {
         if !status::first_hand(source, from, self.relay_peer()) {
             tracing::debug!(%source, %from, "ignoring a second-hand status announcement");
             return Err(status::Refusal::SecondHand);
+        }
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|registered| !registered.contains(&source))
+        {
+            return Err(status::Refusal::Unregistered);
         }
         let status = from_cbor::<NodeStatus>(&message.data)
             .map_err(|e| status::Refusal::Invalid(e.to_string()))?;
