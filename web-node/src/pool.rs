@@ -182,20 +182,25 @@ impl TaskWorker {
     ) -> Result<TaskResponse, Death> {
         let request = js_sys::Uint8Array::from(to_cbor(task).as_slice());
         self.post(&request, None)?;
-        while let Some(message) = self.messages.next().await {
-            match message {
+        loop {
+            match self.next_message().await? {
                 WorkerMessage::Progress(fraction) => progress(fraction),
                 WorkerMessage::Done(bytes) => {
                     return from_cbor::<TaskResponse>(&bytes)
                         .map_err(|e| Death::Crashed(format!("unreadable worker answer: {e}")));
                 }
-                WorkerMessage::Trapped { message, oom } => {
-                    return Err(classify_trap(&message, oom));
-                }
                 _ => {}
             }
         }
-        Err(Death::Crashed("the task worker went away".into()))
+    }
+
+    /// The worker's next message; a trap, or the worker's end, is its death.
+    async fn next_message(&mut self) -> Result<WorkerMessage, Death> {
+        match self.messages.next().await {
+            Some(WorkerMessage::Trapped { message, oom }) => Err(classify_trap(&message, oom)),
+            Some(message) => Ok(message),
+            None => Err(Death::Crashed("the task worker went away".into())),
+        }
     }
 
     /// Run one WebAssembly task, sending the module (capped) if the worker asks for it.
@@ -221,8 +226,8 @@ impl TaskWorker {
             ),
         ]);
         self.post(&object(&[("wasm", request)]), None)?;
-        while let Some(message) = self.messages.next().await {
-            match message {
+        loop {
+            match self.next_message().await? {
                 WorkerMessage::NeedModule => match self.capped(module) {
                     Ok(bytes) => {
                         let buffer = bytes.buffer();
@@ -235,13 +240,9 @@ impl TaskWorker {
                 },
                 WorkerMessage::Ended(ended) => return Ok(ended.response(&self.wasm_limits)),
                 WorkerMessage::NotCompiled(reason) => return Ok(not_compiled(reason).into()),
-                WorkerMessage::Trapped { message, oom } => {
-                    return Err(classify_trap(&message, oom));
-                }
                 _ => {}
             }
         }
-        Err(Death::Crashed("the task worker went away".into()))
     }
 
     /// The module's bytes as the worker compiles them: with the node's memory limit.

@@ -221,3 +221,15 @@ fn a_browser_node_runs_wasm_tasks_as_a_native_node_does() {
         nodes.stdout
     );
 }
+
+/// A page someone linked with an outsized `?memory=` gets no more than the default 256 MiB
+/// per task.
+#[test]
+fn a_browser_node_caps_the_memory_a_link_asks_for() {
+    let relay = Relay::start();
+    let (_browser, _peer_id) = open_browser_node_at(&relay, "?memory=1000000");
+    let result = probe_with(&relay, "alloc", &[]);
+    assert_eq!(error_kind(&result), "out-of-memory", "{result}");
+    let message = result["error"]["message"].as_str().unwrap();
+    assert!(message.contains("256 MiB"), "{message}");
+}
