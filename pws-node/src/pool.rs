@@ -41,12 +41,6 @@ pub trait Worker: MaybeSend + Sized + 'static {
     fn wasm_engine(_config: &Self::Config) -> Option<String> {
         None
     }
-
-    /// How long past its time limit a task may still answer on its own before its worker
-    /// is dropped.
-    fn grace(_task: &TaskRequest) -> Duration {
-        Duration::ZERO
-    }
 }
 
 /// How a worker died, as its kind of worker tells it.
@@ -163,7 +157,7 @@ impl<W: Worker> Pool<W> {
         let limit = time_limit(&task, self.inner.max_time);
         let outcome = futures::select! {
             answer = worker.run(&task, &*progress).fuse() => answer.map_err(TaskError::from),
-            () = rt::sleep(limit + W::grace(&task)).fuse() => Err(timed_out(limit)),
+            () = rt::sleep(limit).fuse() => Err(timed_out(limit)),
             reason = cancel.fired().fuse() => Err(reason.error()),
         };
         match outcome {

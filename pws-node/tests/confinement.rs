@@ -101,7 +101,7 @@ fn probe() {
         }
     }
     let parent = std::os::unix::process::parent_id() as i32;
-    let failures = run_confined(8 << 30, move |confinement: Confinement, _wasm| {
+    let failures = run_confined(8 << 30, move |confinement: Confinement| {
         println!(
             "enforced: {:?}\nmissing: {:?}",
             confinement.enforced, confinement.missing

@@ -9,6 +9,8 @@
 
 const ESUCCESS = 0;
 const EBADF = 8;
+// What wasmtime answers to a buffer list it cannot read; the same here.
+const ENOMEM = 48;
 const EINVAL = 28;
 const ENOSYS = 52;
 const ESPIPE = 70;
@@ -25,11 +27,14 @@ class Exit {
   }
 }
 
-/** Bytes written to stdout or stderr, up to a cap; what comes past it is dropped and noted. */
+/**
+ * Bytes written to stdout or stderr, up to a cap; what comes past it is dropped and noted.
+ * One buffer, doubled as needed, so that many small writes cost no more than one large one.
+ */
 class Capture {
   constructor(cap) {
     this.cap = cap;
-    this.chunks = [];
+    this.buffer = new Uint8Array(Math.min(cap, 4096));
     this.length = 0;
     this.overflowed = false;
   }
@@ -37,19 +42,19 @@ class Capture {
   write(bytes) {
     const room = this.cap - this.length;
     if (bytes.length > room) this.overflowed = true;
-    const kept = bytes.slice(0, Math.max(0, room));
-    this.chunks.push(kept);
-    this.length += kept.length;
+    const kept = Math.min(bytes.length, room);
+    if (this.length + kept > this.buffer.length) {
+      const size = Math.max(this.length + kept, 2 * this.buffer.length);
+      const grown = new Uint8Array(Math.min(this.cap, size));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    this.buffer.set(bytes.subarray(0, kept), this.length);
+    this.length += kept;
   }
 
   bytes() {
-    const all = new Uint8Array(this.length);
-    let at = 0;
-    for (const chunk of this.chunks) {
-      all.set(chunk, at);
-      at += chunk.length;
-    }
-    return all;
+    return this.buffer.slice(0, this.length);
   }
 }
 
@@ -72,12 +77,16 @@ export function runCommand(module, { input, maxResultBytes, maxLogBytes }) {
   let refused = false;
   const view = () => new DataView(memory.buffer);
   const bytes = () => new Uint8Array(memory.buffer);
-  // Each (pointer, length) of an iovec array.
-  const iovecs = (iovs, count) =>
-    Array.from({ length: count }, (_, i) => [
-      view().getUint32(iovs + 8 * i, true),
-      view().getUint32(iovs + 8 * i + 4, true),
-    ]);
+  // Whether an iovec array lies inside the memory. WebAssembly's i32 arrive signed: read as
+  // unsigned, as WASI means them.
+  const inMemory = (iovs, count) => (iovs >>> 0) + 8 * (count >>> 0) <= memory.buffer.byteLength;
+  // Each (pointer, length) of an iovec array, read one at a time: the count is the
+  // module's to choose, so no list of them is ever built.
+  function* iovecs(iovs, count) {
+    for (let i = 0; i < count; i++) {
+      yield [view().getUint32(iovs + 8 * i, true), view().getUint32(iovs + 8 * i + 4, true)];
+    }
+  }
 
   const wasi = {
     args_sizes_get(argc, size) {
@@ -118,16 +127,19 @@ export function runCommand(module, { input, maxResultBytes, maxLogBytes }) {
     fd_write(fd, iovs, count, written) {
       const sink = output[fd];
       if (!sink) return EBADF;
+      if (!inMemory(iovs, count)) return ENOMEM;
       let total = 0;
       for (const [pointer, length] of iovecs(iovs, count)) {
-        sink.write(bytes().subarray(pointer, pointer + length));
-        total += length;
+        const chunk = bytes().subarray(pointer, pointer + length);
+        sink.write(chunk);
+        total += chunk.length;
       }
       view().setUint32(written, total, true);
       return ESUCCESS;
     },
     fd_read(fd, iovs, count, read) {
       if (fd !== 0) return EBADF;
+      if (!inMemory(iovs, count)) return ENOMEM;
       let total = 0;
       for (const [pointer, length] of iovecs(iovs, count)) {
         const chunk = stdin.subarray(stdinRead, stdinRead + length);

@@ -52,7 +52,6 @@ pub fn start(limits: SandboxLimits, workers: usize) -> std::io::Result<Sandbox> 
         config: WorkerConfig {
             engine: limits.engine,
             max_memory_bytes: limits.max_memory_bytes,
-            max_time: limits.max_time,
         },
         dir: Arc::new(
             tempfile::Builder::new()

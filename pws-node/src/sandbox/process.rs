@@ -24,8 +24,6 @@ use crate::wasm::WASM_ENGINE;
 const STDERR_TAIL_BYTES: usize = 4096;
 /// How long a dead worker's exit status and stderr are awaited.
 const DEATH_GRACE: Duration = Duration::from_secs(2);
-/// How long after its time limit a WebAssembly task's own answer (`timeout`) is awaited.
-const WASM_STOP_GRACE: Duration = Duration::from_millis(500);
 /// How long a new worker may take to confine itself and say it is ready.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -105,16 +103,6 @@ impl Worker for WorkerProcess {
 
     fn wasm_engine(_: &WorkerSpawn) -> Option<String> {
         Some(WASM_ENGINE.to_string())
-    }
-
-    /// A worker stops a WebAssembly task at its time limit itself and lives on with its
-    /// compiled modules; it is killed only if that answer does not come.
-    fn grace(task: &TaskRequest) -> Duration {
-        if task.wasm.is_some() {
-            WASM_STOP_GRACE
-        } else {
-            Duration::ZERO
-        }
     }
 }
 

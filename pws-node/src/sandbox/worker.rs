@@ -5,7 +5,6 @@
 
 use std::io;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use pws_net::module::{ModuleBytes, ModuleHash};
 use pws_net::protocol::{TaskRequest, TaskResponse};
@@ -14,9 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::confine::{self, Confinement};
 use super::frame;
 use crate::engine::EngineLimits;
-use crate::executor::time_limit;
 use crate::runner::TaskRunner;
-use crate::wasm::{LINEAR_MEMORY_ADDRESS_SPACE_BYTES, WasmEngine, WasmLimits, WasmRunner};
+use crate::wasm::{LINEAR_MEMORY_ADDRESS_SPACE_BYTES, WasmLimits, WasmRunner};
 
 /// Set (to the JSON [`WorkerConfig`]) in the environment of a worker process.
 pub const WORKER_ENV: &str = "PWS_SANDBOX_WORKER";
@@ -33,10 +31,6 @@ pub struct WorkerConfig {
     /// Heap a task may use on top of the worker's own, in bytes (for a WebAssembly task:
     /// its linear memory).
     pub max_memory_bytes: usize,
-    /// Wall-clock time a task may run; a submitter may ask for less. The node enforces it
-    /// by killing the worker; a WebAssembly task is stopped by the worker itself, which
-    /// then lives on.
-    pub max_time: Duration,
 }
 
 impl WorkerConfig {
@@ -99,8 +93,8 @@ pub fn run_if_requested() {
         .ok_or_else(|| io::Error::other("the worker configuration is not UTF-8"))
         .and_then(|text| serde_json::from_str::<WorkerConfig>(text).map_err(io::Error::other))
         .and_then(|config| {
-            run_confined(config.address_space_bytes(), move |confinement, wasm| {
-                serve(config, confinement, wasm)
+            run_confined(config.address_space_bytes(), move |confinement| {
+                serve(config, confinement)
             })
         });
     std::process::exit(match result {
@@ -113,51 +107,32 @@ pub fn run_if_requested() {
 }
 
 /// Confine this process, then run `work` on a thread with the task stack, once nothing
-/// more can be confined, handing it what was enforced and the WebAssembly engine. The main
-/// thread then interrupts WebAssembly tasks at their deadlines until `work` ends. Every
-/// sandbox worker starts this way (and so does the test that proves the confinement from
-/// inside a worker).
+/// more can be confined, handing it what was enforced. Every sandbox worker starts this way
+/// (and so does the test that proves the confinement from inside a worker).
 pub fn run_confined<T: Send + 'static>(
     address_space_bytes: u64,
-    work: impl FnOnce(Confinement, WasmEngine) -> io::Result<T> + Send + 'static,
+    work: impl FnOnce(Confinement) -> io::Result<T> + Send + 'static,
 ) -> io::Result<T> {
     let mut confinement = confine::confine(address_space_bytes);
-    let wasm = WasmEngine::new().map_err(|e| io::Error::other(e.to_string()))?;
     let (confined, wait_confined) = mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("pws-sandbox".into())
         .stack_size(TASK_STACK_BYTES)
-        .spawn({
-            let wasm = wasm.clone();
-            move || {
-                let _close = CloseOnDrop(wasm.clone());
-                match wait_confined.recv() {
-                    Ok(confinement) => work(confinement, wasm),
-                    Err(_) => Err(io::Error::other("the worker was not confined")),
-                }
-            }
+        .spawn(move || match wait_confined.recv() {
+            Ok(confinement) => work(confinement),
+            Err(_) => Err(io::Error::other("the worker was not confined")),
         })?;
     // The task thread was the last one: from now on there are no new threads or processes.
     confine::forbid_new_processes(&mut confinement);
     let _ = confined.send(confinement);
-    wasm.ring();
     thread
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("the sandbox thread panicked")))
 }
 
-/// Stops the main thread's [`WasmEngine::ring`] when the task thread ends, however it ends.
-struct CloseOnDrop(WasmEngine);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        self.0.close();
-    }
-}
-
-fn serve(config: WorkerConfig, confinement: Confinement, wasm: WasmEngine) -> io::Result<()> {
+fn serve(config: WorkerConfig, confinement: Confinement) -> io::Result<()> {
     let mut wasm =
-        WasmRunner::new(wasm, config.wasm_limits()).map_err(|e| io::Error::other(e.to_string()))?;
+        WasmRunner::new(config.wasm_limits()).map_err(|e| io::Error::other(e.to_string()))?;
     let mut runner = TaskRunner::new(config.engine.clone(), config.max_memory_bytes);
     frame::write(&mut io::stdout().lock(), &WorkerMessage::Ready(confinement))?;
     let mut input = io::stdin().lock();
@@ -166,10 +141,7 @@ fn serve(config: WorkerConfig, confinement: Confinement, wasm: WasmEngine) -> io
             return Err(io::Error::other("a module arrived that was not asked for"));
         };
         let response = match &task.wasm {
-            Some(module) => {
-                let limit = time_limit(&task, config.max_time);
-                run_wasm(&mut wasm, &mut input, module.sha256, &task, limit)?
-            }
+            Some(module) => run_wasm(&mut wasm, &mut input, module.sha256, &task)?,
             None => runner.run(&task, |fraction| {
                 // A node that stopped reading will kill this worker; nothing to do here.
                 let _ = frame::write(&mut io::stdout().lock(), &WorkerMessage::Progress(fraction));
@@ -188,7 +160,6 @@ fn run_wasm(
     input: &mut impl io::Read,
     hash: ModuleHash,
     task: &TaskRequest,
-    limit: Duration,
 ) -> io::Result<TaskResponse> {
     let module = match wasm.compiled(&hash) {
         Some(module) => module,
@@ -205,5 +176,5 @@ fn run_wasm(
             }
         }
     };
-    Ok(wasm.run(&module, task.input.as_deref(), limit))
+    Ok(wasm.run(&module, task.input.as_deref()))
 }

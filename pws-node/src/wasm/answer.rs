@@ -3,8 +3,6 @@
 //! result, stderr is the log, an exit code, a trap or a refused memory growth is a typed
 //! error.
 
-use std::time::Duration;
-
 use pws_net::protocol::{ErrorKind, MAX_LOG_LINES, Outcome, TaskError, TaskResponse};
 
 /// What a WebAssembly task may use.
@@ -22,8 +20,6 @@ pub enum Stop {
     Finished,
     /// The module exited with a non-zero code.
     Exited(i32),
-    /// The engine interrupted it at its time limit.
-    TimedOut(Duration),
     /// Its call stack ran out.
     StackOverflow,
     /// Any other trap, or a failure to link or start, in the engine's words.
@@ -80,7 +76,6 @@ impl Ended {
                     limits.max_memory_bytes / (1024 * 1024)
                 ),
             ),
-            Stop::TimedOut(limit) => Outcome::Error(crate::executor::timed_out(limit)),
             Stop::StackOverflow => failed(
                 ErrorKind::Stack,
                 "the module overflowed its stack (nesting too deep)".into(),
@@ -190,9 +185,5 @@ mod tests {
             Some(ErrorKind::Thrown)
         );
         assert_eq!(outcome(Stop::StackOverflow, false), Some(ErrorKind::Stack));
-        assert_eq!(
-            outcome(Stop::TimedOut(Duration::from_secs(1)), false),
-            Some(ErrorKind::Timeout)
-        );
     }
 }

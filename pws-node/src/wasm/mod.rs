@@ -6,8 +6,6 @@
 //! browser node runs them on the browser's engine. Both read a run's end the same way
 //! ([`answer`]).
 
-#[cfg(not(target_arch = "wasm32"))]
-mod alarm;
 pub mod answer;
 #[cfg(not(target_arch = "wasm32"))]
 mod pipes;

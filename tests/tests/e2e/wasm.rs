@@ -66,6 +66,13 @@ fn assert_misbehaviours_are_typed(relay: &Relay) {
         let message = result["error"]["message"].as_str().unwrap();
         assert!(message.contains(words), "{what}: {message}");
     }
+    // A buffer list longer than memory is refused (ENOMEM), not read until memory runs out.
+    let too_many_buffers = probe_with(relay, "iovecs", &[]);
+    assert_eq!(
+        too_many_buffers["ok"],
+        json!({"errno": 48}),
+        "{too_many_buffers}"
+    );
 }
 
 fn assert_garbage_is_refused(relay: &Relay) {

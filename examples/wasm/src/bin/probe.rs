@@ -5,7 +5,9 @@
 //! - `"alloc"`: allocates until refused; `"recurse"`: recurses without end;
 //! - `"trap"`: executes `unreachable`; `"exit"`: exits with code 3;
 //! - `"text"`: writes text that is not JSON; `"flood"`: writes 64 MiB on stdout;
-//! - `"log"`: writes two lines on stderr, then answers `"logged"`.
+//! - `"log"`: writes two lines on stderr, then answers `"logged"`;
+//! - `"iovecs"`: asks WASI to write 2^32 - 1 buffers, far more than its memory holds, and
+//!   answers the error number it got (`{"errno": n}`).
 
 use std::io::Write;
 
@@ -49,11 +51,24 @@ fn main() {
             eprintln!("second line");
             println!("\"logged\"");
         }
+        "iovecs" => println!("{{\"errno\":{}}}", write_too_many_buffers()),
         other => {
             eprintln!("unknown probe {other:?}");
             std::process::exit(2);
         }
     }
+}
+
+#[link(wasm_import_module = "wasi_snapshot_preview1")]
+unsafe extern "C" {
+    fn fd_write(fd: u32, iovs: u32, count: u32, written: *mut u32) -> u16;
+}
+
+/// WASI's answer to a write whose buffer list runs past the end of memory.
+fn write_too_many_buffers() -> u16 {
+    let mut written = 0u32;
+    // SAFETY: the host only reads the (out of bounds) list and writes `written`.
+    unsafe { fd_write(1, 8, u32::MAX, &mut written) }
 }
 
 fn recurse(depth: u64) -> u64 {
