@@ -148,7 +148,7 @@ impl Client {
     }
 
     /// Leave the network cleanly: announce stopping, unregister, answer pending tasks with
-    /// `rejected`, flush, and stop the event loop.
+    /// `rejected`, flush, close every connection, and stop the event loop.
     pub async fn shutdown(&self) -> NetResult<()> {
         self.ask(Command::Shutdown).await
     }

@@ -12,7 +12,7 @@ pub enum ExitStatus {
     Usage = 2,
     /// Nothing could run: no node available, relay unreachable, network or journal failure.
     NotRun = 3,
-    /// A job stopped by Ctrl-C (128 + SIGINT); it can be resumed.
+    /// Stopped by Ctrl-C (128 + SIGINT); a job can be resumed.
     Interrupted = 130,
 }
 

@@ -207,6 +207,12 @@ impl Work {
         let relay = relay_of(source, transports).await?;
         let session =
             Session::connect_as(&relay, transports, joining.access, joining.identity).await?;
+        let status = self.run_connected(&session, wait).await;
+        session.close().await;
+        status
+    }
+
+    async fn run_connected(self, session: &Session, wait: Duration) -> Result<ExitStatus, Failure> {
         Ok(match self {
             Work::Task {
                 request,
@@ -214,11 +220,18 @@ impl Work {
                 json,
                 cursor,
             } => {
-                let outcome = dispatch::run(&session, &request, strategy, wait, &cursor).await;
-                output::print_outcome(&outcome, json)
+                let run = dispatch::run(session, &request, strategy, wait, &cursor);
+                tokio::select! {
+                    outcome = run => output::print_outcome(&outcome, json),
+                    _ = tokio::signal::ctrl_c() => ExitStatus::Interrupted,
+                }
             }
             Work::Nodes { json } => {
-                output::print_nodes(&session.refresh().await?, json);
+                let nodes = tokio::select! {
+                    nodes = session.refresh() => nodes?,
+                    _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Interrupted),
+                };
+                output::print_nodes(&nodes, json);
                 ExitStatus::Success
             }
             Work::Job {
@@ -237,7 +250,7 @@ impl Work {
                 let ctrl_c = async {
                     let _ = tokio::signal::ctrl_c().await;
                 };
-                let summary = job::run(&session, &mut journal, &job, options, ctrl_c).await?;
+                let summary = job::run(session, &mut journal, &job, options, ctrl_c).await?;
                 output::print_summary(&summary)
             }
         })

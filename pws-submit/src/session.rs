@@ -26,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const WEBRTC_ATTEMPT: Duration = Duration::from_secs(6);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Leaving: the event loop's own limits (2 s to flush, 1 s to close) and a little more.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// A submitter connected to a relay. Cheap to clone; clones share the connection.
 #[derive(Clone)]
@@ -105,6 +107,16 @@ impl Session {
                     CONNECT_TIMEOUT.as_secs()
                 ),
             }
+        }
+    }
+
+    /// Leave the network: close every connection, so that nodes stop this submitter's
+    /// unfinished tasks at once (a process that just exits sends nothing on QUIC or WebRTC).
+    pub async fn close(&self) {
+        match tokio::time::timeout(CLOSE_TIMEOUT, self.client.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!("leaving the network: {e}"),
+            Err(_) => tracing::debug!("leaving the network took too long"),
         }
     }
 

@@ -10,6 +10,7 @@
 
 mod admission;
 mod announce;
+mod dial_failure;
 mod inbound;
 mod outbound;
 mod registered;
@@ -102,6 +103,8 @@ pub struct Peer {
 
 /// How long a stopping peer waits for its last answers to leave.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// How long a stopping peer then waits for its connections to close.
+const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// Status changes are announced at most this often, and timers are checked as often.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -196,8 +199,8 @@ struct EventLoop {
     events: mpsc::Sender<Event>,
     /// Events produced by the last step, sent before the next one.
     outbox: Vec<Event>,
-    /// Set once stopping: until when the last answers may take, and who to tell.
-    draining: Option<(Instant, Reply<()>)>,
+    /// Set once stopping.
+    draining: Option<Draining>,
 }
 
 impl EventLoop {
@@ -219,16 +222,17 @@ impl EventLoop {
                     return;
                 },
                 _ = heartbeat.tick() => self.on_heartbeat(),
-                _ = tick.tick() => {
-                    if self.on_tick() {
-                        return;
-                    }
-                }
+                _ = tick.tick() => self.on_tick(),
             }
             for event in self.outbox.drain(..) {
                 // Waits for room: an event is never dropped. A closed channel means the
                 // owner is gone, and with it anyone to tell.
                 let _ = self.events.send(event).await;
+            }
+            // Checked after every step, so that a stopping peer is done as soon as its last
+            // connection closes.
+            if self.drained() {
+                return;
             }
         }
     }
@@ -297,7 +301,11 @@ impl EventLoop {
                 if let Some(admissions) = &mut self.admissions {
                     admissions.on_disconnected(&peer_id);
                 }
-                if let Some(relay) = self.relay.as_mut().filter(|r| r.peer_id() == peer_id) {
+                // A stopping peer closed it itself: nothing was lost.
+                let leaving = self.draining.is_some();
+                if let Some(relay) = self.relay.as_mut().filter(|r| r.peer_id() == peer_id)
+                    && !leaving
+                {
                     relay.on_lost(&mut self.discovery, &mut self.outbox);
                 }
                 if self.is_node() {
@@ -311,7 +319,8 @@ impl EventLoop {
             } if Some(peer_id) == self.relay_peer() && !self.swarm.is_connected(&peer_id) => {
                 tracing::debug!("relay dial failed: {error}");
                 if let Some(relay) = &mut self.relay {
-                    relay.on_lost(&mut self.discovery, &mut self.outbox);
+                    let definite = dial_failure::definite(&error);
+                    relay.on_dial_failed(definite, &mut self.discovery, &mut self.outbox);
                 }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
@@ -587,12 +596,11 @@ impl EventLoop {
         self.announcer.on_heartbeat(&mut self.swarm);
     }
 
-    /// Timers: announce a changed status, redial or re-register when due. Returns whether
-    /// a stopping peer is done.
-    fn on_tick(&mut self) -> bool {
+    /// Timers: announce a changed status, redial or re-register when due.
+    fn on_tick(&mut self) {
         self.announcer.on_tick(&mut self.swarm);
         if self.draining.is_some() {
-            return self.drained();
+            return;
         }
         if let Some(admissions) = &mut self.admissions {
             admissions.on_tick(&mut self.swarm);
@@ -607,31 +615,58 @@ impl EventLoop {
                 self.discovery.register(self.swarm.behaviour_mut(), relay);
             }
         }
-        false
     }
 
-    /// Leave cleanly: announce stopping, unregister, and finish once every request taken
-    /// in has been answered and flushed (or [`DRAIN_LIMIT`] has passed).
+    /// Leave cleanly: announce stopping, unregister, and once every request taken in has
+    /// been answered and flushed (or [`DRAIN_LIMIT`] has passed), close every connection.
     fn start_draining(&mut self, reply: Reply<()>) {
         self.announcer.stop(&mut self.swarm);
         if self.is_node() {
             let relay = self.relay_peer();
             self.discovery.leave(self.swarm.behaviour_mut(), relay);
         }
-        self.draining = Some((Instant::now() + DRAIN_LIMIT, reply));
+        self.draining = Some(Draining {
+            deadline: Instant::now() + DRAIN_LIMIT,
+            reply,
+            closing: false,
+        });
     }
 
-    /// Whether a stopping peer has flushed its last answers (or waited long enough).
+    /// Whether a stopping peer has flushed its last answers and closed its connections (or
+    /// waited long enough for each).
     fn drained(&mut self) -> bool {
-        let Some((deadline, _)) = &self.draining else {
+        let Some(draining) = &mut self.draining else {
             return false;
         };
-        if !self.inbound.settled() && Instant::now() < *deadline {
+        if !draining.closing {
+            if !self.inbound.settled() && Instant::now() < draining.deadline {
+                return false;
+            }
+            draining.closing = true;
+            draining.deadline = Instant::now() + CLOSE_LIMIT;
+            let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+            for peer in peers {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+        }
+        if self.swarm.connected_peers().next().is_some() && Instant::now() < draining.deadline {
             return false;
         }
-        if let Some((_, reply)) = self.draining.take() {
-            let _ = reply.send(Ok(()));
+        if let Some(draining) = self.draining.take() {
+            let _ = draining.reply.send(Ok(()));
         }
         true
     }
+}
+
+/// A stopping peer. It waits for its last answers to leave, then closes every connection:
+/// a process that just exits sends nothing on QUIC or WebRTC, and the other side would keep
+/// its tasks running until its idle timeout.
+struct Draining {
+    /// Until when the current step (answers, then closes) may take.
+    deadline: Instant,
+    /// Who to tell once done.
+    reply: Reply<()>,
+    /// The connections were asked to close.
+    closing: bool,
 }

@@ -216,6 +216,23 @@ impl RelayLink {
         }
     }
 
+    /// A dial of the relay failed. Callers waiting for a first connection hear at once when
+    /// the failure is `definite` (refused, unreachable); the link itself keeps redialing, as
+    /// a relay may yet come up.
+    pub fn on_dial_failed(
+        &mut self,
+        definite: Option<String>,
+        discovery: &mut Discovery,
+        outbox: &mut Vec<Event>,
+    ) {
+        if let Some(reason) = definite {
+            for waiter in self.waiters.drain(..) {
+                let _ = waiter.send(Err(NetError::Failed(reason.clone())));
+            }
+        }
+        self.on_lost(discovery, outbox);
+    }
+
     /// The last connection to the relay closed, or a dial failed: try again after a backoff.
     pub fn on_lost(&mut self, discovery: &mut Discovery, outbox: &mut Vec<Event>) {
         if self.connected {

@@ -1,5 +1,7 @@
 //! The command line as a newcomer meets it: `--local`, and clear errors.
 
+use std::time::{Duration, Instant};
+
 use pws_tests::{Relay, Submit, example, parse_json_line};
 
 #[test]
@@ -62,8 +64,17 @@ fn no_nodes_and_no_relay_are_clear_failures() {
     let dead_relay = relay
         .tcp()
         .replace(&relay.tcp().split('/').nth(4).unwrap().to_string(), "1");
+    // Nothing listens there: the refusal is reported at once, not after the 20 s a dial
+    // that may still succeed is given.
+    let started = Instant::now();
     let output = Submit::new()
         .args(["--relay", &dead_relay, "run", &example("sum.js")])
         .expect_code(3);
     assert!(output.stderr.contains("cannot reach the relay"));
+    assert!(output.stderr.contains("refused"), "{}", output.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a refused connection took {:?} to report",
+        started.elapsed()
+    );
 }
