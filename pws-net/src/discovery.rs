@@ -71,14 +71,14 @@ impl Discovery {
         self.addresses_changed || self.next_registration.is_some_and(|due| now >= due)
     }
 
-    /// Stop refreshing and withdraw the registration and the provider record.
-    pub fn leave(&mut self, behaviour: &mut Behaviour, relay: Option<PeerId>) {
+    /// Stop refreshing and withdraw the registrations and the provider record.
+    pub fn leave(&mut self, behaviour: &mut Behaviour, relays: &[PeerId]) {
         self.next_registration = None;
         self.addresses_changed = false;
-        if let Some(relay) = relay {
+        for relay in relays {
             behaviour
                 .rendezvous_client
-                .unregister(self.namespace.clone(), relay);
+                .unregister(self.namespace.clone(), *relay);
         }
         behaviour.kad.stop_providing(&self.provider_key);
     }

@@ -43,14 +43,15 @@ pub enum Refusal {
     Unregistered,
 }
 
-/// Whether an announcement by `author` may come to us from `from`. A node publishes its
-/// status straight to the relay it is connected to, and the relay passes it on to the
-/// submitters: so a relay (which has no relay of its own) takes announcements only from their
-/// authors, and every other peer only from their authors or from its relay. Any other peer
-/// passing on announcements is the cheapest way to fill registries with nodes that do not
-/// exist: one connection, as many fresh keys as it likes.
-pub fn first_hand(author: PeerId, from: PeerId, relay: Option<PeerId>) -> bool {
-    from == author || Some(from) == relay
+/// Whether an announcement by `author` may come to us from `from` (`from_our_relay`: `from`
+/// is one of our relays). A node publishes its status straight to the relays it is
+/// connected to, and they pass it on to the submitters: so a relay (which has no relay of its
+/// own) takes announcements only from their authors, and every other peer only from their
+/// authors or from its relays. Any other peer passing on announcements is the cheapest way to
+/// fill registries with nodes that do not exist: one connection, as many fresh keys as it
+/// likes.
+pub fn first_hand(author: PeerId, from: PeerId, from_our_relay: bool) -> bool {
+    from == author || from_our_relay
 }
 
 /// Whether `status` is one `node` may announce: sizes within bounds, slot counts that agree,
@@ -276,13 +277,10 @@ mod tests {
     #[test]
     fn announcements_come_from_their_author_or_the_relay() {
         let (author, relay, stranger) = (PeerId::random(), PeerId::random(), PeerId::random());
-        // Submitters and nodes: from the author, or passed on by the relay.
-        assert!(first_hand(author, author, Some(relay)));
-        assert!(first_hand(author, relay, Some(relay)));
-        assert!(!first_hand(author, stranger, Some(relay)));
-        // The relay itself: from the author only.
-        assert!(first_hand(author, author, None));
-        assert!(!first_hand(author, stranger, None));
+        // From the author, or passed on by one of our relays; never by anyone else.
+        assert!(first_hand(author, author, false));
+        assert!(first_hand(author, relay, true));
+        assert!(!first_hand(author, stranger, false));
         assert_eq!(
             acceptance(&Err(Refusal::SecondHand)),
             gossipsub::MessageAcceptance::Ignore

@@ -51,7 +51,8 @@ mod native {
 
     /// Everything a node needs to run.
     pub struct NodeConfig {
-        pub relay: Multiaddr,
+        /// The relays to register and serve at (at least one).
+        pub relays: Vec<Multiaddr>,
         pub slots: u32,
         pub identity: Identity,
         pub listen: Vec<Multiaddr>,
@@ -73,7 +74,7 @@ mod native {
             identity: config.identity,
             transports: TransportKind::ALL.to_vec(),
             listen: config.listen,
-            relay: Some(config.relay),
+            relays: config.relays,
             access: config.access,
         })?;
         let config = ServeConfig {

@@ -18,9 +18,10 @@ static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::Limited
 struct Args {
     #[command(subcommand)]
     command: Option<NodeCommand>,
-    /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it).
-    #[arg(long, env = "PWS_RELAY", required = true)]
-    relay: Option<Multiaddr>,
+    /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it). Give
+    /// it more than once (or a comma list in PWS_RELAY) to register and serve at every one.
+    #[arg(long, env = "PWS_RELAY", value_delimiter = ',', required = true)]
+    relay: Vec<Multiaddr>,
     /// Tasks run at once; more are answered "busy". Default: the number of CPU cores, or
     /// fewer if they do not fit in --max-total-memory.
     #[arg(long)]
@@ -91,7 +92,7 @@ fn main() -> Result<()> {
     let access = args.private_network.access()?;
     let config = NodeConfig {
         access,
-        relay: args.relay.expect("clap requires --relay"),
+        relays: args.relay,
         slots,
         identity: Identity::load_or_create(&data_dir(args.data_dir)?)?,
         listen,

@@ -84,7 +84,7 @@ impl Network {
             identity,
             transports: vec![TransportKind::Tcp],
             listen: vec![loopback_tcp()],
-            relay: Some(relay.clone()),
+            relays: vec![relay.clone()],
             access: pws_net::peer::Access::open(),
         })
         .unwrap();
@@ -121,7 +121,7 @@ impl Network {
             identity: Identity::ephemeral().unwrap(),
             transports: vec![TransportKind::Tcp],
             listen: Vec::new(),
-            relay: Some(self.relay.clone()),
+            relays: vec![self.relay.clone()],
             access: pws_net::peer::Access::open(),
         })
         .unwrap();

@@ -46,9 +46,10 @@ pub struct Cli {
 #[derive(Args)]
 #[group(id = "relay_or_local", multiple = false)]
 pub struct NetworkArgs {
-    /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it).
-    #[arg(long, global = true, env = "PWS_RELAY")]
-    relay: Option<Multiaddr>,
+    /// Address of the relay, ending in /p2p/<relay peer id> (as the relay prints it). Give
+    /// it more than once (or a comma list in PWS_RELAY) to use whichever relays answer.
+    #[arg(long, global = true, env = "PWS_RELAY", value_delimiter = ',')]
+    relay: Vec<Multiaddr>,
     /// Start a relay and N nodes inside this process, on loopback, and use them.
     #[arg(long, global = true, value_name = "N", value_parser = at_least_one::<usize>)]
     local: Option<usize>,
@@ -56,7 +57,8 @@ pub struct NetworkArgs {
 
 /// Where the network comes from.
 pub enum NetworkSource {
-    Relay(Multiaddr),
+    /// One or more relays of the same network.
+    Relays(Vec<Multiaddr>),
     /// A relay and this many nodes, started in this process.
     Local(usize),
 }
@@ -67,13 +69,13 @@ impl NetworkArgs {
     /// subcommand: so "required for these commands", and both flags given on either side,
     /// are checked here.
     pub fn source(self) -> Result<NetworkSource> {
-        match (self.relay, self.local) {
-            (Some(relay), None) => Ok(NetworkSource::Relay(relay)),
-            (None, Some(nodes)) => Ok(NetworkSource::Local(nodes)),
-            (None, None) => bail!(
+        match (self.relay.is_empty(), self.local) {
+            (false, None) => Ok(NetworkSource::Relays(self.relay)),
+            (true, Some(nodes)) => Ok(NetworkSource::Local(nodes)),
+            (true, None) => bail!(
                 "no network given: pass --relay <relay address> (or set PWS_RELAY), or --local N"
             ),
-            (Some(_), Some(_)) => bail!("give either --relay or --local, not both"),
+            (false, Some(_)) => bail!("give either --relay or --local, not both"),
         }
     }
 }
@@ -299,7 +301,11 @@ mod tests {
     fn the_network_is_the_relay_or_a_local_one_given_on_either_side() {
         assert!(matches!(
             source(&["--relay", RELAY, "nodes"]),
-            Ok(NetworkSource::Relay(_))
+            Ok(NetworkSource::Relays(relays)) if relays.len() == 1
+        ));
+        assert!(matches!(
+            source(&["--relay", RELAY, "--relay", RELAY, "nodes"]),
+            Ok(NetworkSource::Relays(relays)) if relays.len() == 2
         ));
         assert!(matches!(
             source(&["nodes", "--local", "2"]),

@@ -62,7 +62,7 @@ impl LocalNetwork {
         let (registered_tx, mut registered) = mpsc::unbounded_channel();
         for index in 0..nodes {
             let config = NodeConfig {
-                relay: relay_tcp.clone(),
+                relays: vec![relay_tcp.clone()],
                 slots,
                 identity: Identity::ephemeral()?,
                 listen: any_port_addrs(LOOPBACK),

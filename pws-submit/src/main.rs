@@ -204,9 +204,9 @@ impl Work {
         transports: &[TransportKind],
         wait: Duration,
     ) -> Result<ExitStatus, Failure> {
-        let relay = relay_of(source, transports).await?;
+        let relays = relays_of(source, transports).await?;
         let session =
-            Session::connect_as(&relay, transports, joining.access, joining.identity).await?;
+            Session::connect_as(&relays, transports, joining.access, joining.identity).await?;
         let status = self.run_connected(&session, wait).await;
         session.close().await;
         status
@@ -257,15 +257,16 @@ impl Work {
     }
 }
 
-/// The relay to connect to: the one given, or that of a network started in this process
+/// The relays to connect to: those given, or that of a network started in this process
 /// (it runs as long as the process).
-async fn relay_of(source: NetworkSource, transports: &[TransportKind]) -> Result<Multiaddr> {
+async fn relays_of(source: NetworkSource, transports: &[TransportKind]) -> Result<Vec<Multiaddr>> {
     match source {
-        NetworkSource::Relay(relay) => Ok(relay),
+        NetworkSource::Relays(relays) => Ok(relays),
         NetworkSource::Local(nodes) => LocalNetwork::start(nodes, LOCAL_NODE_SLOTS)
             .await?
             .relay_addr(transports)
             .cloned()
+            .map(|relay| vec![relay])
             .context("the local relay has no address for the chosen transport"),
     }
 }

@@ -43,30 +43,47 @@ impl Session {
     /// Join the open network at `relay` with a fresh identity, speaking only the
     /// `transports` given.
     pub async fn connect(relay: &Multiaddr, transports: &[TransportKind]) -> Result<Self> {
-        Self::connect_as(relay, transports, Access::open(), None).await
+        Self::connect_as(
+            std::slice::from_ref(relay),
+            transports,
+            Access::open(),
+            None,
+        )
+        .await
     }
 
-    /// Join the network `access` names at `relay` as `identity` (a fresh one if none: in the
-    /// open network a submitter needs no lasting name).
+    /// Join the network `access` names through `relays` (any that can be reached) as
+    /// `identity` (a fresh one if none: in the open network a submitter needs no lasting
+    /// name).
     pub async fn connect_as(
-        relay: &Multiaddr,
+        relays: &[Multiaddr],
         transports: &[TransportKind],
         access: Access,
         identity: Option<Identity>,
     ) -> Result<Self> {
-        let relay_transport = TransportKind::of(relay)
-            .with_context(|| format!("{relay} is not a TCP, QUIC or WebRTC-direct address"))?;
-        if !transports.contains(&relay_transport) {
-            bail!(
-                "the relay address {relay} uses {relay_transport}, which --transport excludes; \
-                 give the relay's address for that transport"
-            );
+        let mut relay_transports = Vec::new();
+        for relay in relays {
+            let relay_transport = TransportKind::of(relay)
+                .with_context(|| format!("{relay} is not a TCP, QUIC or WebRTC-direct address"))?;
+            if !transports.contains(&relay_transport) {
+                bail!(
+                    "the relay address {relay} uses {relay_transport}, which --transport \
+                     excludes; give the relay's address for that transport"
+                );
+            }
+            relay_transports.push(relay_transport);
         }
+        let named = relays
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         // Native WebRTC dials through its own listener's socket, so it needs one.
-        let listen = if transports.contains(&TransportKind::Webrtc) {
-            vec![TransportKind::Webrtc.any_port_addr(listen_ip_for(relay))]
-        } else {
-            Vec::new()
+        let listen = match relays.first() {
+            Some(relay) if transports.contains(&TransportKind::Webrtc) => {
+                vec![TransportKind::Webrtc.any_port_addr(listen_ip_for(relay))]
+            }
+            _ => Vec::new(),
         };
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
         loop {
@@ -78,7 +95,7 @@ impl Session {
                 },
                 transports: transports.to_vec(),
                 listen: listen.clone(),
-                relay: Some(relay.clone()),
+                relays: relays.to_vec(),
                 access: access.clone(),
             })?;
             let client = peer.client;
@@ -86,9 +103,10 @@ impl Session {
             // A WebRTC handshake that fails leaves the relay routing our socket's packets to
             // the dead connection, so redials from the same socket stall until the relay
             // forgets it: try again from a fresh peer (a fresh socket) instead.
-            let attempt = match relay_transport {
-                TransportKind::Webrtc => WEBRTC_ATTEMPT.min(deadline - tokio::time::Instant::now()),
-                _ => CONNECT_TIMEOUT,
+            let attempt = if relay_transports.iter().all(|t| *t == TransportKind::Webrtc) {
+                WEBRTC_ATTEMPT.min(deadline - tokio::time::Instant::now())
+            } else {
+                CONNECT_TIMEOUT
             };
             match tokio::time::timeout(attempt, client.wait_for_relay()).await {
                 Ok(Ok(_)) => {
@@ -98,12 +116,12 @@ impl Session {
                         answered: Arc::default(),
                     });
                 }
-                Ok(Err(e)) => bail!("cannot reach the relay at {relay}: {e}"),
+                Ok(Err(e)) => bail!("cannot reach the relay at {named}: {e}"),
                 Err(_) if tokio::time::Instant::now() + WEBRTC_ATTEMPT / 2 < deadline => {
                     tracing::debug!("no connection to the relay yet; trying from a fresh socket");
                 }
                 Err(_) => bail!(
-                    "cannot reach the relay at {relay} within {}s; is it running, and is the address right?",
+                    "cannot reach the relay at {named} within {}s; is it running, and is the address right?",
                     CONNECT_TIMEOUT.as_secs()
                 ),
             }

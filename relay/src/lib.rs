@@ -73,7 +73,7 @@ pub async fn run(
         identity: config.identity,
         transports: TransportKind::ALL.to_vec(),
         listen: config.listen,
-        relay: None,
+        relays: Vec::new(),
         access: config.access,
     })?;
     tokio::pin!(shutdown);

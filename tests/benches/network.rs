@@ -245,7 +245,7 @@ async fn network_in(
     };
     let (registered_tx, mut registered) = tokio::sync::mpsc::unbounded_channel();
     let node_config = pws_node::NodeConfig {
-        relay: addr_for(TransportKind::Tcp),
+        relays: vec![addr_for(TransportKind::Tcp)],
         slots,
         identity: node.0,
         listen: transport::any_port_addrs(LOOPBACK),
@@ -263,7 +263,7 @@ async fn network_in(
     ));
     registered.recv().await.unwrap();
     let session = pws_submit::session::Session::connect_as(
-        &addr_for(kind),
+        &[addr_for(kind)],
         &[kind],
         submitter.1,
         submitter.0,

@@ -157,7 +157,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         identity,
         transports: vec![TransportKind::Webrtc],
         listen: Vec::new(),
-        relay: Some(relay),
+        relays: vec![relay],
         access,
     })
     .map_err(to_js)?;

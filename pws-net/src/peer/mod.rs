@@ -15,6 +15,7 @@ mod inbound;
 mod outbound;
 mod registered;
 mod relay_link;
+mod relays;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,7 @@ use announce::Announcer;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
 use registered::Registered;
-use relay_link::RelayLink;
+use relays::Relays;
 
 /// What a peer is and where it connects.
 pub struct PeerConfig {
@@ -56,8 +57,9 @@ pub struct PeerConfig {
     pub transports: Vec<TransportKind>,
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
-    /// The relay to join, with its `/p2p/<id>`.
-    pub relay: Option<Multiaddr>,
+    /// The relays to join, each with its `/p2p/<id>` (none: a relay itself, or a peer that
+    /// dials nodes directly).
+    pub relays: Vec<Multiaddr>,
     /// The network: open, or private (its names, this peer's grant, who is let in).
     pub access: Access,
 }
@@ -137,12 +139,8 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
             .subscribe(&status_topic)
             .map_err(|e| anyhow::anyhow!("cannot subscribe to the status topic: {e}"))?;
     }
-    let mut relay = config
-        .relay
-        .as_ref()
-        .map(|addr| RelayLink::new(addr, &config.access))
-        .transpose()?;
-    if let Some(relay) = &mut relay {
+    let mut relays = Relays::new(&config.relays, &config.access)?;
+    for relay in relays.links_mut() {
         let (peer_id, addr) = (relay.peer_id(), relay.addr().clone());
         swarm.behaviour_mut().kad.add_address(&peer_id, addr);
         relay.start(&mut swarm, !config.listen.is_empty());
@@ -164,7 +162,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         registered: is_relay.then(Registered::default),
         swarm,
         role: config.role,
-        relay,
+        relays,
         inbound: Inbound::new(is_node, config.access.clone()),
         outbound: Outbound::default(),
         announcer: Announcer::new(status, status_topic, config.access.own_grant().cloned()),
@@ -187,7 +185,7 @@ struct EventLoop {
     /// A relay's rendezvous registrations: only these peers' announcements travel on.
     registered: Option<Registered>,
     role: Role,
-    relay: Option<RelayLink>,
+    relays: Relays,
     inbound: Inbound,
     outbound: Outbound,
     announcer: Announcer,
@@ -229,6 +227,7 @@ impl EventLoop {
                 // owner is gone, and with it anyone to tell.
                 let _ = self.events.send(event).await;
             }
+            self.relays.answer_waiters();
             // Checked after every step, so that a stopping peer is done as soon as its last
             // connection closes.
             if self.drained() {
@@ -241,10 +240,6 @@ impl EventLoop {
         matches!(self.role, Role::Node)
     }
 
-    fn relay_peer(&self) -> Option<PeerId> {
-        self.relay.as_ref().map(RelayLink::peer_id)
-    }
-
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -253,7 +248,7 @@ impl EventLoop {
                     self.discovery.addresses_changed();
                 }
                 self.outbox.push(Event::Listening(address));
-                if let Some(relay) = &mut self.relay {
+                for relay in self.relays.links_mut() {
                     relay.on_listening(&mut self.swarm);
                 }
             }
@@ -271,15 +266,13 @@ impl EventLoop {
                     self.swarm.remove_external_address(address);
                 }
                 self.discovery.addresses_changed();
-                if let Some(relay) = &mut self.relay {
+                for relay in self.relays.links_mut() {
                     relay.on_listener_closed(listener_id);
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. }
-                if Some(peer_id) == self.relay_peer() =>
-            {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if self.relays.is_relay(peer_id) => {
                 let is_node = self.is_node();
-                if let Some(relay) = &mut self.relay {
+                if let Some(relay) = self.relays.link_mut(peer_id) {
                     relay.on_connected(
                         &mut self.swarm,
                         &mut self.discovery,
@@ -303,7 +296,7 @@ impl EventLoop {
                 }
                 // A stopping peer closed it itself: nothing was lost.
                 let leaving = self.draining.is_some();
-                if let Some(relay) = self.relay.as_mut().filter(|r| r.peer_id() == peer_id)
+                if let Some(relay) = self.relays.link_mut(peer_id)
                     && !leaving
                 {
                     relay.on_lost(&mut self.discovery, &mut self.outbox);
@@ -316,9 +309,9 @@ impl EventLoop {
                 peer_id: Some(peer_id),
                 error,
                 ..
-            } if Some(peer_id) == self.relay_peer() && !self.swarm.is_connected(&peer_id) => {
-                tracing::debug!("relay dial failed: {error}");
-                if let Some(relay) = &mut self.relay {
+            } if self.relays.is_relay(peer_id) && !self.swarm.is_connected(&peer_id) => {
+                tracing::debug!(relay = %peer_id, "relay dial failed: {error}");
+                if let Some(relay) = self.relays.link_mut(peer_id) {
                     let definite = dial_failure::definite(&error);
                     relay.on_dial_failed(definite, &mut self.discovery, &mut self.outbox);
                 }
@@ -407,7 +400,7 @@ impl EventLoop {
         let Some(source) = message.source else {
             return Err(status::Refusal::Invalid("an unsigned announcement".into()));
         };
-        if !status::first_hand(source, from, self.relay_peer()) {
+        if !status::first_hand(source, from, self.relays.is_relay(from)) {
             tracing::debug!(%source, %from, "ignoring a second-hand status announcement");
             return Err(status::Refusal::SecondHand);
         }
@@ -432,7 +425,7 @@ impl EventLoop {
         &mut self,
         event: request_response::Event<AdmissionRequest, AdmissionResponse>,
     ) {
-        let answer = match event {
+        let (peer, answer) = match event {
             request_response::Event::Message {
                 peer,
                 message:
@@ -447,14 +440,17 @@ impl EventLoop {
                 return;
             }
             request_response::Event::Message {
+                peer,
                 message: request_response::Message::Response { response, .. },
                 ..
-            } => Ok(response),
-            request_response::Event::OutboundFailure { error, .. } => Err(error.to_string()),
+            } => (peer, Ok(response)),
+            request_response::Event::OutboundFailure { peer, error, .. } => {
+                (peer, Err(error.to_string()))
+            }
             _ => return,
         };
         let is_node = self.is_node();
-        if let Some(relay) = &mut self.relay {
+        if let Some(relay) = self.relays.link_mut(peer) {
             relay.on_admission(
                 answer,
                 &mut self.swarm,
@@ -550,24 +546,16 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         let behaviour = self.swarm.behaviour_mut();
         match command {
-            Command::WaitForRelay(reply) => match &mut self.relay {
-                Some(relay) => relay.wait(reply),
-                None => {
+            Command::WaitForRelay(reply) => self.relays.wait(reply),
+            Command::DiscoverRendezvous(reply) => match self.relays.connected().next() {
+                Some(relay) => self.discovery.discover(behaviour, relay, reply),
+                None if self.relays.peer_ids().is_empty() => {
                     let _ = reply.send(Err(NetError::NoRelay));
                 }
-            },
-            Command::DiscoverRendezvous(reply) => {
-                match self.relay.as_ref().map(RelayLink::connected_peer) {
-                    Some(Some(relay)) => self.discovery.discover(behaviour, relay, reply),
-                    Some(None) => {
-                        let _ =
-                            reply.send(Err(NetError::Failed("not connected to the relay".into())));
-                    }
-                    None => {
-                        let _ = reply.send(Err(NetError::NoRelay));
-                    }
+                None => {
+                    let _ = reply.send(Err(NetError::Failed("not connected to a relay".into())));
                 }
-            }
+            },
             Command::FindProviders(reply) => self.discovery.find_providers(behaviour, reply),
             Command::QueryStatus(node, reply) => {
                 self.outbound.query_status(behaviour, node, reply);
@@ -605,13 +593,12 @@ impl EventLoop {
         if let Some(admissions) = &mut self.admissions {
             admissions.on_tick(&mut self.swarm);
         }
-        let is_node = self.is_node();
-        if let Some(relay) = &mut self.relay {
+        for relay in self.relays.links_mut() {
             relay.redial_if_due(&mut self.swarm);
-            if let Some(relay) = relay.connected_peer()
-                && is_node
-                && self.discovery.registration_due(Instant::now())
-            {
+        }
+        if self.is_node() && self.discovery.registration_due(Instant::now()) {
+            let connected: Vec<PeerId> = self.relays.connected().collect();
+            for relay in connected {
                 self.discovery.register(self.swarm.behaviour_mut(), relay);
             }
         }
@@ -622,8 +609,8 @@ impl EventLoop {
     fn start_draining(&mut self, reply: Reply<()>) {
         self.announcer.stop(&mut self.swarm);
         if self.is_node() {
-            let relay = self.relay_peer();
-            self.discovery.leave(self.swarm.behaviour_mut(), relay);
+            let relays = self.relays.peer_ids();
+            self.discovery.leave(self.swarm.behaviour_mut(), &relays);
         }
         self.draining = Some(Draining {
             deadline: Instant::now() + DRAIN_LIMIT,

@@ -1,4 +1,4 @@
-//! The link to the relay: dial it (after the first listener is up, since native WebRTC dials
+//! The link to one relay: dial it (after the first listener is up, since native WebRTC dials
 //! through its listener's socket), redial with backoff when it is lost, and — for a node —
 //! reserve a relayed address, register at its rendezvous point and announce the node in the
 //! DHT each time the connection opens.
@@ -13,7 +13,6 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 
 use super::Event;
 use crate::access::Access;
-use crate::client::{NetError, Reply};
 use crate::discovery::Discovery;
 use crate::protocol::{AdmissionRequest, AdmissionResponse};
 use crate::rt::Instant;
@@ -38,8 +37,9 @@ pub(super) struct RelayLink {
     admission: Option<AdmissionRequest>,
     /// The relay admitted this peer on the current connection (always, in the open network).
     admitted: bool,
-    /// Callers waiting for the first connection.
-    waiters: Vec<Reply<PeerId>>,
+    /// Why the relay cannot be used, when that is definite: the last dial was refused or
+    /// unreachable, or the relay refused this peer. Cleared when a connection opens.
+    failure: Option<String>,
 }
 
 impl RelayLink {
@@ -60,7 +60,7 @@ impl RelayLink {
                 grant: access.own_grant().cloned(),
             }),
             admitted: false,
-            waiters: Vec::new(),
+            failure: None,
         })
     }
 
@@ -120,13 +120,9 @@ impl RelayLink {
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
-    /// Resolve `reply` with the relay's peer id once connected.
-    pub fn wait(&mut self, reply: Reply<PeerId>) {
-        if self.connected && self.admitted {
-            let _ = reply.send(Ok(self.peer_id));
-        } else {
-            self.waiters.push(reply);
-        }
+    /// Why this relay cannot be used now, if that is definite.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// A connection to the relay opened: in a private network, show the relay our grant
@@ -140,6 +136,7 @@ impl RelayLink {
     ) {
         let first = !self.connected;
         self.connected = true;
+        self.failure = None;
         self.backoff = MIN_BACKOFF;
         self.redial_at = None;
         if !first {
@@ -171,11 +168,7 @@ impl RelayLink {
         match answer {
             Ok(AdmissionResponse { refused: Some(why) }) => {
                 tracing::warn!(relay = %self.peer_id, "the relay does not admit this peer: {why}");
-                for waiter in self.waiters.drain(..) {
-                    let _ = waiter.send(Err(NetError::Failed(format!(
-                        "the relay refused this peer: {why}"
-                    ))));
-                }
+                self.failure = Some(format!("the relay refused this peer: {why}"));
             }
             Ok(_) => self.on_admitted(swarm, discovery, is_node, outbox),
             Err(e) => {
@@ -196,9 +189,6 @@ impl RelayLink {
     ) {
         self.admitted = true;
         outbox.push(Event::Relay(true));
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(Ok(self.peer_id));
-        }
         if !is_node {
             return;
         }
@@ -216,20 +206,16 @@ impl RelayLink {
         }
     }
 
-    /// A dial of the relay failed. Callers waiting for a first connection hear at once when
-    /// the failure is `definite` (refused, unreachable); the link itself keeps redialing, as
-    /// a relay may yet come up.
+    /// A dial of the relay failed: `definite` says why when it was refused or unreachable
+    /// (callers waiting for the network hear it at once). The link keeps redialing, as a
+    /// relay may yet come up.
     pub fn on_dial_failed(
         &mut self,
         definite: Option<String>,
         discovery: &mut Discovery,
         outbox: &mut Vec<Event>,
     ) {
-        if let Some(reason) = definite {
-            for waiter in self.waiters.drain(..) {
-                let _ = waiter.send(Err(NetError::Failed(reason.clone())));
-            }
-        }
+        self.failure = definite;
         self.on_lost(discovery, outbox);
     }
 

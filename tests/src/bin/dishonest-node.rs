@@ -29,7 +29,7 @@ async fn main() -> anyhow::Result<()> {
         identity,
         transports: TransportKind::ALL.to_vec(),
         listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
-        relay: Some(relay),
+        relays: vec![relay],
         access,
     })?;
     let mut completed = 0;

@@ -66,7 +66,7 @@ async fn main() -> anyhow::Result<()> {
             identity,
             transports: TransportKind::ALL.to_vec(),
             listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
-            relay: Some(relay.clone()),
+            relays: vec![relay.clone()],
             access: pws_net::peer::Access::open(),
         })?;
         peer.client.set_status(status.clone());

@@ -9,6 +9,7 @@ mod fairness;
 mod interop;
 mod jobs;
 mod private;
+mod relays;
 mod resilience;
 mod sandbox;
 mod strategies;
