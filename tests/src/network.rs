@@ -9,6 +9,7 @@ use libp2p::multiaddr::Protocol;
 use tempfile::TempDir;
 
 use crate::binaries::bin;
+use crate::netns::Host;
 use crate::process::Process;
 
 /// The relay binary on loopback, with its own data directory.
@@ -37,13 +38,39 @@ impl Relay {
         Self::start_on(data_dir, &listen, "127.0.0.1:0", extra_args)
     }
 
+    /// A relay on `host` of a NAT test bed, listening there on TCP and QUIC.
+    pub fn start_on_host(host: &Host) -> Relay {
+        Self::start_on_host_with(host, &[])
+    }
+
+    /// As [`Relay::start_on_host`], with these arguments too.
+    pub fn start_on_host_with(host: &Host, extra_args: &[&str]) -> Relay {
+        let listen = [
+            format!("/ip4/{}/tcp/0", host.ip),
+            format!("/ip4/{}/udp/0/quic-v1", host.ip),
+        ]
+        .map(|addr| addr.parse().expect("valid multiaddr"));
+        let http = format!("{}:0", host.ip);
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_command(host.command("relay"), data_dir, &listen, &http, extra_args)
+    }
+
     /// A relay listening on exactly `listen`, serving its web page on `http`.
     pub fn start_listening(listen: &[Multiaddr], http: &str) -> Relay {
         Self::start_on(tempfile::tempdir().expect("temp dir"), listen, http, &[])
     }
 
     fn start_on(data_dir: TempDir, listen: &[Multiaddr], http: &str, extra: &[&str]) -> Relay {
-        let mut command = Command::new(bin("relay"));
+        Self::start_command(Command::new(bin("relay")), data_dir, listen, http, extra)
+    }
+
+    fn start_command(
+        mut command: Command,
+        data_dir: TempDir,
+        listen: &[Multiaddr],
+        http: &str,
+        extra: &[&str],
+    ) -> Relay {
         command.arg("--data-dir").arg(data_dir.path()).args(extra);
         for addr in listen {
             command.arg("--listen").arg(addr.to_string());
@@ -146,6 +173,27 @@ impl Node {
         let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0"];
         args.extend_from_slice(extra_args);
         Self::start_command(relay, &args, Command::new(bin("pws-node")), data_dir)
+    }
+
+    /// A node on `host` of a NAT test bed, listening on all its addresses (TCP and QUIC).
+    pub fn start_on_host(relay: &Relay, host: &Host, extra_args: &[&str]) -> Node {
+        let mut args = vec![
+            "--listen",
+            "/ip4/0.0.0.0/tcp/0",
+            "--listen",
+            "/ip4/0.0.0.0/udp/0/quic-v1",
+        ];
+        args.extend_from_slice(extra_args);
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut node = Self::start_command(relay, &args, host.command("pws-node"), data_dir);
+        // Behind a NAT only the relayed address reaches the node: wait until the node is
+        // registered with it (its first registration may have come before its reservation).
+        if !node.addrs.iter().any(|addr| addr.contains("/p2p-circuit")) {
+            node.process
+                .wait_for_line("a relayed address", |line| line.contains("/p2p-circuit"));
+            node.wait_registered();
+        }
+        node
     }
 
     /// A node listening on loopback, started in the working directory `cwd`.

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::binaries::bin;
+use crate::netns::Host;
 use crate::process::{Finished, Process};
 
 /// Bound on one `pws-submit` invocation unless [`Submit::timeout`] says otherwise.
@@ -57,8 +58,19 @@ impl Submit {
         submit
     }
 
+    /// A run on `host` of a NAT test bed, with a data directory of its own.
+    pub fn on_host(host: &Host) -> Submit {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut submit = Self::with_command(host.command("pws-submit"), dir.path());
+        submit.own_dir = Some(dir);
+        submit
+    }
+
     fn in_data_dir(data_dir: &Path) -> Submit {
-        let mut command = Command::new(bin("pws-submit"));
+        Self::with_command(Command::new(bin("pws-submit")), data_dir)
+    }
+
+    fn with_command(mut command: Command, data_dir: &Path) -> Submit {
         command.arg("--data-dir").arg(data_dir);
         Submit {
             command,

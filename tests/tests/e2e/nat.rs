@@ -1,0 +1,72 @@
+//! Across NATs, in a test bed of network namespaces (`pws_tests::netns`): the relay on the
+//! public segment, nodes and submitters on private LANs, each LAN behind its own NAT router.
+//! These tests need root: without namespaces they fail and say why.
+
+use std::collections::HashSet;
+
+use pws_tests::netns::{Host, Nat, NatBed};
+use pws_tests::{Node, Relay, Submit, example, json_lines, path_of, task_file};
+
+/// The nodes that ran a 40-task job submitted from `host`. Each task takes 50 ms, so that
+/// no one node can finish the job before the others are reached.
+fn nodes_used_from(host: &Host, relay: &Relay) -> HashSet<String> {
+    let task = task_file(
+        "function(n) { const end = Date.now() + 50; while (Date.now() < end) {} return n + 1; }",
+    );
+    let output = Submit::on_host(host)
+        .args([
+            "--relay",
+            &relay.tcp(),
+            "map",
+            path_of(&task),
+            "--range",
+            "0..40",
+        ])
+        .expect_success();
+    let results = json_lines(&output.stdout);
+    assert_eq!(results.len(), 40, "{}", output.stderr);
+    results
+        .iter()
+        .map(|line| line["node"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Two LANs, one behind a NAT that keeps its mappings and one behind a NAT that randomizes
+/// its ports: a submitter on either LAN gets tasks done by the nodes on both, the other
+/// LAN's node reached only through the relay.
+#[test]
+fn tasks_cross_between_lans_behind_either_kind_of_nat() {
+    let mut bed = NatBed::new();
+    let relay = Relay::start_on_host(&bed.public());
+    let mut keeping = bed.lan(Nat::EndpointIndependent);
+    let mut randomizing = bed.lan(Nat::RandomPorts);
+    let node_hosts = [bed.host(&mut keeping), bed.host(&mut randomizing)];
+    let submitter_hosts = [bed.host(&mut keeping), bed.host(&mut randomizing)];
+    let nodes: Vec<Node> = node_hosts
+        .iter()
+        .map(|host| Node::start_on_host(&relay, host, &[]))
+        .collect();
+    let all: HashSet<String> = nodes.iter().map(|node| node.peer_id.clone()).collect();
+    for host in &submitter_hosts {
+        assert_eq!(nodes_used_from(host, &relay), all, "from {}", host.ip);
+    }
+}
+
+/// With the relay carrying no circuits at all, a submitter still gets a task done by the
+/// node on its own LAN: it reaches it directly, at the address the node registered.
+#[test]
+fn a_submitter_uses_a_node_on_its_own_lan_directly() {
+    let mut bed = NatBed::new();
+    let relay = Relay::start_on_host_with(&bed.public(), &["--max-circuits", "0"]);
+    let mut lan = bed.lan(Nat::EndpointIndependent);
+    let node_host = bed.host(&mut lan);
+    let node = Node::start_on_host(&relay, &node_host, &[]);
+    let submitter = bed.host(&mut lan);
+    let output = Submit::on_host(&submitter)
+        .args(["--relay", &relay.tcp(), "run", "--json"])
+        .arg(example("sum.js"))
+        .expect_success();
+    let result = &json_lines(&output.stdout)[0];
+    assert_eq!(result["ok"], 499500, "{result}");
+    assert_eq!(result["node"], node.peer_id.as_str());
+}
