@@ -125,6 +125,11 @@ pub enum Command {
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Keep the list live: ask again every 2 s until Ctrl-C (which then exits 0). In a
+        /// terminal the table is redrawn in place; otherwise each refresh is printed after
+        /// the last (with --json, one array per line).
+        #[arg(long)]
+        watch: bool,
     },
     /// Run a function over many inputs across every available node; one JSON result line
     /// per input.

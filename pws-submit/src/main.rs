@@ -3,7 +3,7 @@
 
 mod cli;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,6 +27,9 @@ use pws_submit::source::TaskSource;
 use pws_submit::{dispatch, output};
 
 use cli::{Cli, Command, JobRunArgs, NetworkSource};
+
+/// How often `nodes --watch` asks again.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 #[global_allocator]
 static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::LimitedAllocator;
@@ -128,7 +131,7 @@ fn submit(cli: Cli) -> Result<ExitStatus, Failure> {
             json,
             cursor: Cursor::new(data_dir.as_deref()),
         },
-        Command::Nodes { json } => Work::Nodes { json },
+        Command::Nodes { json, watch } => Work::Nodes { json, watch },
         Command::Map {
             task,
             inputs,
@@ -188,6 +191,7 @@ enum Work {
     },
     Nodes {
         json: bool,
+        watch: bool,
     },
     Job {
         journal: Journal,
@@ -226,14 +230,7 @@ impl Work {
                     _ = tokio::signal::ctrl_c() => ExitStatus::Interrupted,
                 }
             }
-            Work::Nodes { json } => {
-                let nodes = tokio::select! {
-                    nodes = session.refresh() => nodes?,
-                    _ = tokio::signal::ctrl_c() => return Ok(ExitStatus::Interrupted),
-                };
-                output::print_nodes(&nodes, json);
-                ExitStatus::Success
-            }
+            Work::Nodes { json, watch } => watch_nodes(session, json, watch).await?,
             Work::Job {
                 mut journal,
                 job,
@@ -254,6 +251,44 @@ impl Work {
                 output::print_summary(&summary)
             }
         })
+    }
+}
+
+/// `nodes`: the registry once, or (`watch`) again and again until Ctrl-C.
+async fn watch_nodes(session: &Session, json: bool, watch: bool) -> Result<ExitStatus> {
+    let redraw = watch && !json && std::io::stdout().is_terminal();
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut first = true;
+    loop {
+        let nodes = tokio::select! {
+            nodes = session.refresh() => nodes?,
+            _ = &mut ctrl_c => return Ok(stopped(watch)),
+        };
+        if redraw {
+            // Clear the terminal and go home: the table is redrawn in place.
+            print!("\x1b[2J\x1b[H");
+        } else if !first && !json {
+            println!();
+        }
+        output::print_nodes(&nodes, json);
+        std::io::stdout().flush()?;
+        if !watch {
+            return Ok(ExitStatus::Success);
+        }
+        first = false;
+        tokio::select! {
+            () = tokio::time::sleep(WATCH_INTERVAL) => {}
+            _ = &mut ctrl_c => return Ok(stopped(watch)),
+        }
+    }
+}
+
+/// Ctrl-C is how a watch ends; anything else it interrupts.
+fn stopped(watch: bool) -> ExitStatus {
+    if watch {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Interrupted
     }
 }
 

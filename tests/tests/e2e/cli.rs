@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use pws_tests::{Relay, Submit, example, parse_json_line};
+use pws_tests::{Node, Relay, SUBMIT_TIMEOUT, Signal, Submit, example, parse_json_line};
 
 #[test]
 fn local_mode_runs_the_main_job_with_no_setup() {
@@ -77,4 +77,25 @@ fn no_nodes_and_no_relay_are_clear_failures() {
         "a refused connection took {:?} to report",
         started.elapsed()
     );
+}
+
+/// `nodes --watch --json` prints the registry again and again: a node that starts while it
+/// watches shows up, and Ctrl-C ends the watch with success.
+#[test]
+fn nodes_watch_shows_nodes_as_they_come_until_ctrl_c() {
+    let relay = Relay::start();
+    let _first = Node::start(&relay, &[]);
+    let mut watch = Submit::new()
+        .args(["--relay", &relay.tcp(), "nodes", "--watch", "--json"])
+        .spawn("pws-submit nodes --watch");
+    let count = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|nodes| nodes.as_array().map(Vec::len))
+    };
+    watch.wait_for_line("a list of one node", |line| count(line) == Some(1));
+    let _second = Node::start(&relay, &[]);
+    watch.wait_for_line("a list of two nodes", |line| count(line) == Some(2));
+    watch.signal(Signal::SIGINT);
+    watch.wait_with_output(SUBMIT_TIMEOUT).expect_success();
 }
