@@ -45,15 +45,12 @@ fn job_progress(state: &SubmitterDir, job: &str) -> (u64, String) {
     )
 }
 
-/// `pws-submit map <task> --range <range>` through `relay`.
-fn map_range(submit: Submit, relay: &str, task: &str, range: &str) -> Submit {
-    submit.args(["--relay", relay, "map", task, "--range", range])
-}
-
 /// Start `pws-submit map` in the background, journaling in `state`; returns the process and
 /// the job id.
 fn start_map(relay: &str, state: &SubmitterDir, task: &str, range: &str) -> (Process, String) {
-    let mut process = map_range(state.submit(), relay, task, range)
+    let mut process = state
+        .submit()
+        .map_range(relay, task, range)
         .arg("--quiet")
         .spawn("pws-submit map");
     let job = process.wait_for_stderr_line("the job id", |line| line.starts_with("job "));
@@ -78,7 +75,10 @@ fn a_range_job_uses_every_node_and_writes_one_ordered_line_per_input() {
         .collect();
     let state = SubmitterDir::new();
     let task = task_file("function(n) { return n * n; }");
-    let output = map_range(state.submit(), &relay.tcp(), path_of(&task), "0..300").expect_success();
+    let output = state
+        .submit()
+        .map_range(&relay.tcp(), path_of(&task), "0..300")
+        .expect_success();
     let results = json_lines(&output.stdout);
     let indices: Vec<u64> = results
         .iter()
@@ -168,7 +168,8 @@ fn short_tasks_travel_in_batches_and_each_input_has_one_result() {
     let relay = Relay::start();
     let _nodes: Vec<Node> = (0..2).map(|_| Node::start(&relay, &[])).collect();
     let task = task_file("function(n) { return n + 1; }");
-    let output = map_range(Submit::new(), &relay.tcp(), path_of(&task), "0..3000")
+    let output = Submit::new()
+        .map_range(&relay.tcp(), path_of(&task), "0..3000")
         .env("RUST_LOG", "pws_submit=debug")
         .expect_success();
     let stderr = &output.stderr;
@@ -220,13 +221,9 @@ fn replicas_outvote_a_dishonest_node_and_report_disagreement() {
     let task = task_file("function(n) { return {square: n * n}; }");
     let relay_addr = relay.tcp();
     let map = |quorum: &str| {
-        map_range(Submit::new(), &relay_addr, path_of(&task), "0..20").args([
-            "--replicas",
-            "3",
-            "--quorum",
-            quorum,
-            "--quiet",
-        ])
+        Submit::new()
+            .map_range(&relay_addr, path_of(&task), "0..20")
+            .args(["--replicas", "3", "--quorum", quorum, "--quiet"])
     };
 
     let output = map("2").expect_success();

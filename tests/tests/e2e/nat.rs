@@ -14,14 +14,7 @@ fn nodes_used_from(host: &Host, relay: &Relay) -> HashSet<String> {
         "function(n) { const end = Date.now() + 50; while (Date.now() < end) {} return n + 1; }",
     );
     let output = Submit::on_host(host)
-        .args([
-            "--relay",
-            &relay.tcp(),
-            "map",
-            path_of(&task),
-            "--range",
-            "0..40",
-        ])
+        .map_range(&relay.tcp(), path_of(&task), "0..40")
         .expect_success();
     let results = json_lines(&output.stdout);
     assert_eq!(results.len(), 40, "{}", output.stderr);

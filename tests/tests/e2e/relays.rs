@@ -36,14 +36,7 @@ fn a_job_outlives_its_relay_and_the_other_relay_serves_newcomers() {
         "function(n) { const end = Date.now() + 20; while (Date.now() < end) {} return 2 * n; }",
     );
     let mut map = Submit::new()
-        .args([
-            "--relay",
-            &first.tcp(),
-            "map",
-            path_of(&task),
-            "--range",
-            "0..300",
-        ])
+        .map_range(&first.tcp(), path_of(&task), "0..300")
         .spawn("pws-submit map");
     map.wait_for_line("a first result", |line| line.starts_with('{'));
     drop(first);

@@ -46,14 +46,7 @@ fn a_job_finishes_on_the_honest_node_beside_a_silent_one() {
     let task = task_file("function(n) { return n * 2; }");
     let started = Instant::now();
     let output = Submit::new()
-        .args([
-            "--relay",
-            &relay.tcp(),
-            "map",
-            path_of(&task),
-            "--range",
-            "0..40",
-        ])
+        .map_range(&relay.tcp(), path_of(&task), "0..40")
         .args(["--timeout", "2", "--quiet"])
         .expect_success();
     eprintln!("40 tasks beside a silent node took {:?}", started.elapsed());
