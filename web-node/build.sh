@@ -17,5 +17,5 @@ rm -rf "$dist"
 mkdir -p "$dist"
 wasm-bindgen --target web --no-typescript --out-dir "$dist" \
   "$target/wasm32-unknown-unknown/release/web_node.wasm"
-cp web-node/www/* "$dist/"
+cp -R web-node/www/. "$dist/"
 echo "web node built in $dist"

@@ -15,9 +15,12 @@ pub mod client;
 pub mod discovery;
 pub mod gate;
 pub mod grant;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod http;
 pub mod identity;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod logging;
+pub mod metrics;
 pub mod module;
 pub mod peer;
 #[cfg(not(target_arch = "wasm32"))]

@@ -224,13 +224,18 @@ pub fn build(
     kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
     admitted: &Admitted,
+    metrics: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Swarm<Behaviour>> {
     let transport = crate::transport::build(identity, kinds)?;
+    // Bytes are counted either way (an atomic add per read or write); unregistered, nobody
+    // reads them.
+    let mut unregistered = prometheus_client::registry::Registry::default();
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_tokio()
         .with_other_transport(|_| transport)?
         .with_dns()?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
+        .with_bandwidth_metrics(metrics.unwrap_or(&mut unregistered))
         .with_behaviour(behaviour_of(role, status_topic, admitted))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
@@ -247,6 +252,8 @@ pub fn build(
     _kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
     admitted: &Admitted,
+    // A page serves no metrics.
+    _metrics: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Swarm<Behaviour>> {
     use libp2p::webrtc_websys;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())

@@ -19,6 +19,8 @@ pub mod engine;
 pub mod executor;
 pub mod memory;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod metrics;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod network_args;
 pub mod pool;
 mod progress;
@@ -42,10 +44,12 @@ mod native {
     use anyhow::{Context, Result};
     use libp2p::Multiaddr;
     use pws_net::identity::Identity;
+    use pws_net::metrics::SharedRegistry;
     use pws_net::peer::{self, Access, PeerConfig};
     use pws_net::swarm::Role;
     use pws_net::transport::TransportKind;
 
+    use crate::metrics::NodeMetrics;
     use crate::sandbox::{self, SandboxLimits};
     use crate::work::{self, Report, ServeConfig};
 
@@ -59,16 +63,28 @@ mod native {
         pub limits: SandboxLimits,
         /// The network served: open, or private (with this node's grant).
         pub access: Access,
+        /// Where to keep the node's metrics (none: not measured).
+        pub metrics: Option<SharedRegistry>,
     }
 
     /// Run a node until `shutdown` resolves, then leave the network cleanly.
     pub async fn run(
         config: NodeConfig,
         shutdown: impl Future<Output = ()>,
-        report: impl FnMut(Report),
+        mut report: impl FnMut(Report),
     ) -> Result<()> {
         let executor = sandbox::start(config.limits, config.slots as usize)
             .context("cannot start the sandbox workers")?;
+        let metrics = config.metrics.as_ref().map(|registry| {
+            let mut registry = registry.lock().expect("metrics registry lock");
+            NodeMetrics::register(&mut registry, executor.restarts())
+        });
+        let report = move |event: Report| {
+            if let Some(metrics) = &metrics {
+                metrics.record(&event);
+            }
+            report(event);
+        };
         let peer = peer::spawn(PeerConfig {
             role: Role::Node,
             identity: config.identity,
@@ -76,6 +92,7 @@ mod native {
             listen: config.listen,
             relays: config.relays,
             access: config.access,
+            metrics: config.metrics.clone(),
         })?;
         let config = ServeConfig {
             slots: config.slots,

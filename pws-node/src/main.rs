@@ -1,7 +1,8 @@
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use libp2p::Multiaddr;
 use pws_net::identity::Identity;
@@ -54,6 +55,11 @@ struct Args {
     /// Iterations a single loop of a task may run before the task ends with "timeout".
     #[arg(long, default_value_t = EngineLimits::default().loop_iterations)]
     max_loop_iterations: u64,
+    /// Serve the node's metrics (tasks by outcome, task durations, slots, worker restarts,
+    /// refusals, connections, bandwidth) in Prometheus' text format at http://ADDR/metrics.
+    /// Off by default.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 #[derive(Subcommand)]
@@ -90,8 +96,12 @@ fn main() -> Result<()> {
         args.listen
     };
     let access = args.private_network.access()?;
+    let metrics = args
+        .metrics
+        .map(|addr| (addr, pws_net::metrics::registry()));
     let config = NodeConfig {
         access,
+        metrics: metrics.as_ref().map(|(_, registry)| registry.clone()),
         relays: args.relay,
         slots,
         identity: Identity::load_or_create(&data_dir(args.data_dir)?)?,
@@ -111,6 +121,9 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?
         .block_on(async {
+            if let Some((addr, registry)) = metrics {
+                serve_metrics(addr, registry).await?;
+            }
             let report = |report| match report {
                 Report::Listening(addr) => println!("{addr}"),
                 Report::Registered => println!("registered"),
@@ -118,6 +131,21 @@ fn main() -> Result<()> {
             };
             pws_node::run(config, stop_signal()?, report).await
         })
+}
+
+/// Serve `registry` at http://`addr`/metrics in the background.
+async fn serve_metrics(addr: SocketAddr, registry: pws_net::metrics::SharedRegistry) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot serve metrics on {addr} (see --metrics)"))?;
+    tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
+    let server = pws_net::http::serve(listener, pws_net::metrics::route(registry));
+    tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!("the metrics server stopped: {e}");
+        }
+    });
+    Ok(())
 }
 
 /// `--slots` (default: the CPU cores), checked against `--max-total-memory`: an explicit

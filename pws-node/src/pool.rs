@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
+use prometheus_client::metrics::counter::Counter;
 use pws_net::protocol::{ErrorKind, TaskError, TaskRequest, TaskResponse};
 use pws_net::rt;
 use web_time::Instant;
@@ -89,6 +90,8 @@ struct Inner<W: Worker> {
     max_time: Duration,
     idle: Mutex<Vec<W>>,
     starts: Mutex<StartBudget>,
+    /// Workers dropped and replaced (a task overran, was cancelled or killed its worker).
+    restarts: Counter,
 }
 
 /// Worker starts a pool may make per second once its burst is spent.
@@ -133,6 +136,7 @@ impl<W: Worker> Pool<W> {
                 max_time,
                 idle: Mutex::default(),
                 starts: Mutex::new(StartBudget::new(workers)),
+                restarts: Counter::default(),
             }),
         };
         for _ in 0..workers {
@@ -167,10 +171,16 @@ impl<W: Worker> Pool<W> {
             }
             Err(error) => {
                 drop(worker);
+                self.inner.restarts.inc();
                 self.replenish();
                 error.into()
             }
         }
+    }
+
+    /// How many workers were replaced so far (a live count: it goes on counting).
+    pub fn restarts(&self) -> Counter {
+        self.inner.restarts.clone()
     }
 
     async fn take_worker(&self) -> Result<W, String> {

@@ -86,6 +86,7 @@ impl Network {
             listen: vec![loopback_tcp()],
             relays: vec![relay.clone()],
             access: pws_net::peer::Access::open(),
+            metrics: None,
         })
         .unwrap();
         let (report_tx, mut reports) = mpsc::unbounded_channel();
@@ -123,6 +124,7 @@ impl Network {
             listen: Vec::new(),
             relays: vec![self.relay.clone()],
             access: pws_net::peer::Access::open(),
+            metrics: None,
         })
         .unwrap();
         // Nothing a submitter is told matters here, but the event loop waits for its events

@@ -68,6 +68,7 @@ impl LocalNetwork {
                 listen: any_port_addrs(LOOPBACK),
                 limits: SandboxLimits::default(),
                 access: pws_net::peer::Access::open(),
+                metrics: None,
             };
             let registered_tx = registered_tx.clone();
             tokio::spawn(async move {

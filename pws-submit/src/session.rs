@@ -97,6 +97,7 @@ impl Session {
                 listen: listen.clone(),
                 relays: relays.to_vec(),
                 access: access.clone(),
+                metrics: None,
             })?;
             let client = peer.client;
             let progress = Arc::new(Mutex::new(keep_progress(peer.events)));

@@ -58,16 +58,8 @@ pub async fn run(
 ) -> Result<()> {
     let local_peer_id = config.identity.keypair.public().to_peer_id();
     let webrtc = web::WebrtcAddrs::default();
-    if let Some(http) = config.http {
-        let (bound, server) =
-            web::bind(http, config.web_dir, webrtc.clone(), config.access.owner()).await?;
-        tracing::info!("web node page at http://{bound}/");
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!("the web server stopped: {e}");
-            }
-        });
-    }
+    let metrics = pws_net::metrics::registry();
+    let owner = config.access.owner();
     let mut peer = peer::spawn(PeerConfig {
         role: Role::Relay(config.limits),
         identity: config.identity,
@@ -75,7 +67,19 @@ pub async fn run(
         listen: config.listen,
         relays: Vec::new(),
         access: config.access,
+        metrics: Some(metrics.clone()),
     })?;
+    if let Some(http) = config.http {
+        let client = peer.client.clone();
+        let (bound, server) =
+            web::bind(http, config.web_dir, webrtc.clone(), owner, client, metrics).await?;
+        tracing::info!("web node page at http://{bound}/");
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!("the web server stopped: {e}");
+            }
+        });
+    }
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

@@ -1,16 +1,16 @@
 //! The relay's web server: it serves the browser node's page (built by `web-node/build.sh`)
 //! and tells the page the relay's WebRTC-direct address as seen from the page's side, so a
-//! phone that opened `http://<relay host>:8080/` dials the relay at that same host.
+//! phone that opened `http://<relay host>:8080/` dials the relay at that same host. It also
+//! serves the network page (`/network/`, built on `/api/nodes`: the nodes the relay knows)
+//! and the relay's metrics at `/metrics` (Prometheus' text format).
 //!
-//! It faces the internet: a connection must send its request headers within
-//! [`HEADER_READ_TIMEOUT`], at most [`MAX_CONNECTIONS`] are served at once (more are closed at
-//! once), errors name no paths, and every response forbids framing the page (another site
-//! must not enlist its visitors as nodes) and loading anything from elsewhere.
+//! It faces the internet: it runs on the hardened accept loop of [`pws_net::http`], errors
+//! name no paths, and every response forbids framing the page (another site must not enlist
+//! its visitors as nodes) and loading anything from elsewhere.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
@@ -19,20 +19,16 @@ use axum::extract::connect_info::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
+use pws_net::client::Client;
+use pws_net::http::ServerAddr;
+use pws_net::metrics::SharedRegistry;
 use pws_net::transport::TransportKind;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::net::TcpListener;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// A connection's request headers must arrive within this time (a browser sends them at once).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections served at once; more are closed as they come.
-pub const MAX_CONNECTIONS: usize = 256;
 /// The page's own files only: scripts and WebAssembly from this origin, no inline code, no
 /// plugins, and no framing by any site.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self' \
@@ -92,16 +88,14 @@ pub fn default_web_dir() -> PathBuf {
         .unwrap_or(in_tree)
 }
 
-/// The address of our side of an HTTP connection: the address the browser reached us at.
-#[derive(Clone, Copy)]
-struct ServerAddr(SocketAddr);
-
 /// Bind the web server on `addr`; returns the bound address and the server to run.
 pub async fn bind(
     addr: SocketAddr,
     web_dir: PathBuf,
     webrtc: WebrtcAddrs,
     network: Option<PeerId>,
+    client: Client,
+    metrics: SharedRegistry,
 ) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
     let listener = TcpListener::bind(addr).await.with_context(|| {
         format!("cannot serve the web node page on {addr} (pass --http <addr> or --no-http)")
@@ -118,7 +112,13 @@ pub async fn bind(
     };
     let app = Router::new()
         .route("/api/relay", get(relay_address))
-        .with_state(PageState { webrtc, network })
+        .route("/api/nodes", get(nodes))
+        .with_state(PageState {
+            webrtc,
+            network,
+            client,
+        })
+        .merge(pws_net::metrics::route(metrics))
         .fallback_service(ServeDir::new(&web_dir).fallback(get(not_found)))
         .layer(header(
             header::CONTENT_SECURITY_POLICY,
@@ -126,46 +126,7 @@ pub async fn bind(
         ))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    Ok((bound, serve(listener, app)))
-}
-
-/// Accept connections until the listener fails, each served under the header deadline and
-/// the connection cap.
-async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            // Out of file descriptors and the like: this connection is lost, not the server.
-            Err(e) => {
-                tracing::debug!("web server: accept failed: {e}");
-                continue;
-            }
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            continue;
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            serve_connection(stream, app).await;
-            drop(slot);
-        });
-    }
-}
-
-async fn serve_connection(stream: TcpStream, app: Router) {
-    let Ok(local) = stream.local_addr() else {
-        return;
-    };
-    let app = app.layer(axum::Extension(ConnectInfo(ServerAddr(local))));
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))
-        .await;
-    if let Err(e) = served {
-        tracing::debug!("web server: connection ended: {e}");
-    }
+    Ok((bound, pws_net::http::serve(listener, app)))
 }
 
 /// What the page asks the relay: where to dial it, and which network it introduces.
@@ -174,12 +135,16 @@ struct PageState {
     webrtc: WebrtcAddrs,
     /// The owner of the private network the relay introduces; none: the open network.
     network: Option<PeerId>,
+    /// The relay's network event loop, which keeps the registry of nodes.
+    client: Client,
 }
 
 /// `{"addr": <the relay's WebRTC-direct address as seen from the page's host>, "network":
 /// <owner peer id or null>}`.
 async fn relay_address(
-    State(PageState { webrtc, network }): State<PageState>,
+    State(PageState {
+        webrtc, network, ..
+    }): State<PageState>,
     ConnectInfo(ServerAddr(server)): ConnectInfo<ServerAddr>,
 ) -> Response {
     let host = match server.ip() {
@@ -195,6 +160,36 @@ async fn relay_address(
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "the relay is not listening on WebRTC-direct yet (or at all: see --listen)",
+        )
+            .into_response(),
+    }
+}
+
+/// How long the registry may take to come from the event loop.
+const REGISTRY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The nodes registered at the relay, as `pws-submit nodes --json` lists them but without
+/// their addresses: anyone may read this page. A private network's nodes are its members'
+/// business: they list them with `pws-submit nodes`.
+async fn nodes(State(state): State<PageState>) -> Response {
+    if state.network.is_some() {
+        return (
+            StatusCode::FORBIDDEN,
+            "this relay introduces a private network: its members list its nodes with \
+             `pws-submit nodes`",
+        )
+            .into_response();
+    }
+    match tokio::time::timeout(REGISTRY_TIMEOUT, state.client.registry()).await {
+        Ok(Ok(mut nodes)) => {
+            for node in &mut nodes {
+                node.status.addrs.clear();
+            }
+            axum::Json(nodes).into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the relay's network loop did not answer",
         )
             .into_response(),
     }

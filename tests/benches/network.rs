@@ -251,6 +251,7 @@ async fn network_in(
         listen: transport::any_port_addrs(LOOPBACK),
         limits: Default::default(),
         access: node.1,
+        metrics: None,
     };
     tokio::spawn(pws_node::run(
         node_config,

@@ -12,6 +12,7 @@ use std::path::Path;
 pub mod binaries;
 pub mod browser;
 pub mod fakes;
+pub mod http;
 pub mod netns;
 pub mod network;
 pub mod private;

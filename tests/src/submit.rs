@@ -90,12 +90,12 @@ impl Submit {
         self
     }
 
-    /// What the run reads on standard input (otherwise nothing).
     /// `--relay <relay> map <task> --range <range>`.
     pub fn map_range(self, relay: &str, task: &str, range: &str) -> Submit {
         self.args(["--relay", relay, "map", task, "--range", range])
     }
 
+    /// What the run reads on standard input (otherwise nothing).
     pub fn stdin(mut self, input: impl Into<Vec<u8>>) -> Submit {
         self.stdin = Some(input.into());
         self

@@ -159,6 +159,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         listen: Vec::new(),
         relays: vec![relay],
         access,
+        metrics: None,
     })
     .map_err(to_js)?;
     let pool = pool::start(

@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 use super::{Event, Work};
 use crate::access::{Access, Checked};
 use crate::grant::{self, Role, SignedGrant};
+use crate::metrics::Refusals;
 use crate::protocol::{
     BatchResponse, ErrorKind, MAX_BATCH_TASKS, TaskBatch, TaskError, TaskRequest, TaskResponse,
 };
@@ -42,11 +43,13 @@ pub(super) struct Inbound {
     in_flight: HashMap<PeerId, usize>,
     /// Answers handed to the swarm and not yet written out.
     unflushed: usize,
+    refusals: Refusals,
 }
 
 impl Inbound {
-    pub fn new(serves: bool, access: Access) -> Self {
+    pub fn new(serves: bool, access: Access, refusals: Refusals) -> Self {
         Self {
+            refusals,
             serves,
             access,
             checked: Checked::default(),
@@ -89,13 +92,14 @@ impl Inbound {
         let tasks = batch.inputs.len();
         if tasks > MAX_BATCH_TASKS {
             // Decoding kept one input past the cap: one answer says why, for the whole batch.
-            let refusal = TaskResponse::error(
+            let refusal = TaskError::new(
                 ErrorKind::Rejected,
                 format!("a batch holds at most {MAX_BATCH_TASKS} tasks"),
             );
+            self.refusals.count(refusal.kind);
             self.refuse(Answer::Batch(
                 channel,
-                BatchResponse::same_for_all(1, refusal),
+                BatchResponse::same_for_all(1, refusal.into()),
             ));
             return;
         }
@@ -117,31 +121,40 @@ impl Inbound {
         }));
     }
 
-    /// Why a request from `from`, showing `grant`, is not handed to the node, if it is not;
-    /// counts it if it is.
+    /// Why a request from `from`, showing `grant`, is not handed to the node, if it is not
+    /// (counted among the refusals); counts it among the peer's requests if it is.
     fn refusal(&mut self, from: PeerId, grant: Option<&SignedGrant>) -> Option<TaskResponse> {
+        let refusal = self.admit(from, grant).err()?;
+        self.refusals.count(refusal.kind);
+        Some(refusal.into())
+    }
+
+    fn admit(&mut self, from: PeerId, grant: Option<&SignedGrant>) -> Result<(), TaskError> {
         if !self.serves {
-            return Some(not_a_node());
+            return Err(TaskError::new(
+                ErrorKind::Rejected,
+                "this peer does not run tasks",
+            ));
         }
         let now = grant::unix_now();
         if let Err(unauthorized) = self
             .checked
             .check(&self.access, from, Role::Submit, grant, now)
         {
-            return Some(TaskResponse::error(
+            return Err(TaskError::new(
                 ErrorKind::Unauthorized,
                 format!("this node serves a private network: {unauthorized}"),
             ));
         }
         let in_flight = self.in_flight.entry(from).or_default();
         if *in_flight >= MAX_REQUESTS_PER_PEER {
-            return Some(TaskResponse::error(
+            return Err(TaskError::new(
                 ErrorKind::Busy,
                 format!("at most {MAX_REQUESTS_PER_PEER} requests per peer at once"),
             ));
         }
         *in_flight += 1;
-        None
+        Ok(())
     }
 
     fn refuse(&mut self, answer: Answer) {
@@ -205,17 +218,14 @@ fn stopping() -> TaskResponse {
     TaskError::stopping().into()
 }
 
-fn not_a_node() -> TaskResponse {
-    TaskResponse::error(ErrorKind::Rejected, "this peer does not run tasks")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn one_peer_may_have_only_so_many_requests_at_once() {
-        let mut inbound = Inbound::new(true, Access::open());
+        let refusals = Refusals::default();
+        let mut inbound = Inbound::new(true, Access::open(), refusals.clone());
         let (greedy, other) = (PeerId::random(), PeerId::random());
         for _ in 0..MAX_REQUESTS_PER_PEER {
             assert_eq!(inbound.refusal(greedy, None), None);
@@ -232,11 +242,12 @@ mod tests {
             None,
             "another peer is not held back"
         );
+        assert_eq!(refusals.get(ErrorKind::Busy), 1, "the refusal is counted");
     }
 
     #[test]
     fn a_peer_that_runs_no_tasks_refuses_them() {
-        let refusal = Inbound::new(false, Access::open())
+        let refusal = Inbound::new(false, Access::open(), Refusals::default())
             .refusal(PeerId::random(), None)
             .unwrap();
         assert!(

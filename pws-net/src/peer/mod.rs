@@ -33,6 +33,7 @@ use crate::discovery::Discovery;
 use crate::gate::Admitted;
 use crate::grant::SignedGrant;
 use crate::identity::Identity;
+use crate::metrics::{NetMetrics, Refusals, SharedRegistry};
 use crate::protocol::{
     AdmissionRequest, AdmissionResponse, BatchResponse, KAD_PROTOCOL, NodeStatus, ProgressAck,
     ProgressReport, TaskBatch, TaskRequest, TaskResponse, from_cbor,
@@ -62,6 +63,8 @@ pub struct PeerConfig {
     pub relays: Vec<Multiaddr>,
     /// The network: open, or private (its names, this peer's grant, who is let in).
     pub access: Access,
+    /// Where to keep the network's metrics (none: not measured).
+    pub metrics: Option<SharedRegistry>,
 }
 
 /// What the event loop reports to the program that runs it.
@@ -101,6 +104,9 @@ pub enum Work {
 pub struct Peer {
     pub client: Client,
     pub events: mpsc::Receiver<Event>,
+    /// Requests refused; the network refuses some before they are [`Event::Work`], the
+    /// node the rest.
+    pub refusals: Refusals,
 }
 
 /// How long a stopping peer waits for its last answers to leave.
@@ -118,13 +124,23 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         (Role::Relay(_), Some(_)) => Admitted::members_only(),
         _ => Admitted::everyone(),
     };
+    let refusals = Refusals::default();
+    let mut registry = config
+        .metrics
+        .as_ref()
+        .map(|shared| shared.lock().expect("metrics registry lock"));
+    let metrics = registry
+        .as_deref_mut()
+        .map(|registry| NetMetrics::register(registry, &refusals));
     let mut swarm = swarm::build(
         &config.identity,
         &config.role,
         &config.transports,
         &status_topic,
         &admitted,
+        registry.as_deref_mut(),
     )?;
+    drop(registry);
     for addr in &config.listen {
         swarm
             .listen_on(addr.clone())
@@ -163,7 +179,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         swarm,
         role: config.role,
         relays,
-        inbound: Inbound::new(is_node, config.access.clone()),
+        inbound: Inbound::new(is_node, config.access.clone(), refusals.clone()),
         outbound: Outbound::default(),
         announcer: Announcer::new(status, status_topic, config.access.own_grant().cloned()),
         discovery: Discovery::new(&config.access),
@@ -173,9 +189,14 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         events: event_tx,
         outbox: Vec::new(),
         draining: None,
+        metrics,
     };
     rt::spawn(event_loop.run());
-    Ok(Peer { client, events })
+    Ok(Peer {
+        client,
+        events,
+        refusals,
+    })
 }
 
 struct EventLoop {
@@ -199,6 +220,7 @@ struct EventLoop {
     outbox: Vec<Event>,
     /// Set once stopping.
     draining: Option<Draining>,
+    metrics: Option<NetMetrics>,
 }
 
 impl EventLoop {
@@ -207,7 +229,12 @@ impl EventLoop {
         let mut tick = Ticker::new(TICK);
         loop {
             tokio::select! {
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    if let Some(metrics) = &mut self.metrics {
+                        metrics.on_swarm_event(&event, &self.swarm);
+                    }
+                    self.on_swarm_event(event);
+                }
                 command = self.commands.recv() => match command {
                     Some(command) => self.on_command(command),
                     // Every client is gone: nobody can use this peer any more.
@@ -332,6 +359,9 @@ impl EventLoop {
             BehaviourEvent::RendezvousServer(event) => {
                 if let Some(registered) = &mut self.registered {
                     registered.on_rendezvous_event(&event);
+                    if let Some(metrics) = &self.metrics {
+                        metrics.set_registered(registered.peers());
+                    }
                 }
             }
             BehaviourEvent::Kad(event) => self.discovery.on_kad_event(event),

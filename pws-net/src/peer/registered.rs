@@ -31,6 +31,11 @@ impl Registered {
         }
     }
 
+    /// How many peers are registered.
+    pub fn peers(&self) -> usize {
+        self.namespaces.len()
+    }
+
     pub fn contains(&self, peer: &PeerId) -> bool {
         self.namespaces.contains_key(peer)
     }

@@ -18,6 +18,7 @@ use anyhow::Result;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use pws_net::client::Client;
+use pws_net::metrics::Refusals;
 use pws_net::peer::{Event, Peer, Work};
 use pws_net::protocol::{
     BatchResponse, ErrorKind, NodeStatus, Outcome, ProgressReport, TaskError, TaskRequest,
@@ -81,6 +82,7 @@ pub async fn serve<E: Executor>(
         modules: ModuleStore::default(),
         running: Running::default(),
         client: peer.client.clone(),
+        refusals: peer.refusals.clone(),
         executor,
         finished: finished_tx,
     };
@@ -124,7 +126,9 @@ pub async fn serve<E: Executor>(
         tokio::select! {
             result = &mut stopped => return Ok(result?),
             event = peer.events.recv() => match event {
-                Some(Event::Work { work, .. }) => refuse(work, TaskError::stopping()),
+                Some(Event::Work { work, .. }) => {
+                    refuse(work, TaskError::stopping(), &peer.refusals);
+                }
                 Some(_) => {}
                 None => return Ok(()),
             },
@@ -141,6 +145,7 @@ struct WorkLoop<E> {
     modules: ModuleStore,
     running: Running,
     client: Client,
+    refusals: Refusals,
     executor: E,
     finished: mpsc::UnboundedSender<Finished>,
 }
@@ -150,13 +155,13 @@ impl<E: Executor> WorkLoop<E> {
     /// WebAssembly task, `unsupported` or `unknown-module`).
     fn accept(&mut self, from: PeerId, mut work: Work) {
         if let Err(refusal) = self.resolve_module(&mut work) {
-            refuse(work, refusal);
+            refuse(work, refusal, &self.refusals);
             return;
         }
         let (free, total) = (self.slots.free(), self.slots.total());
         if let Err(refusal) = self.share.admit(from, free, total, Instant::now()) {
             tracing::debug!(%from, "refusing work: {refusal}");
-            refuse(work, refusal);
+            refuse(work, refusal, &self.refusals);
             return;
         }
         assert!(self.slots.try_take(), "admitted to a free slot");
@@ -224,8 +229,9 @@ impl<E: Executor> WorkLoop<E> {
     }
 }
 
-/// Answer a request that will not run.
-fn refuse(work: Work, error: TaskError) {
+/// Answer a request that will not run, and count it.
+fn refuse(work: Work, error: TaskError, refusals: &Refusals) {
+    refusals.count(error.kind);
     match work {
         Work::Task { reply, .. } => {
             let _ = reply.send(error.into());

@@ -31,6 +31,7 @@ async fn main() -> anyhow::Result<()> {
         listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
         relays: vec![relay],
         access,
+        metrics: None,
     })?;
     let mut completed = 0;
     let status = |completed| NodeStatus {

@@ -68,9 +68,12 @@ async fn main() -> anyhow::Result<()> {
             listen: any_port_addrs(std::net::Ipv4Addr::LOCALHOST.into()),
             relays: vec![relay.clone()],
             access: pws_net::peer::Access::open(),
+            metrics: None,
         })?;
         peer.client.set_status(status.clone());
-        let peer::Peer { client, mut events } = peer;
+        let peer::Peer {
+            client, mut events, ..
+        } = peer;
         tokio::spawn(async move {
             // The peer runs as long as a client of it lives.
             let _client = client;

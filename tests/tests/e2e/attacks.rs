@@ -310,32 +310,13 @@ async fn connection_and_stream_floods_leave_the_node_serving() {
     drop(stalled);
 }
 
-/// Send `request` to the relay's web server and read until it closes the connection.
-fn http_exchange(relay: &Relay, request: &str) -> String {
-    use std::io::{Read, Write};
-    let host = relay
-        .http
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(host).expect("the web server accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .expect("the whole response");
-    response
-}
-
 #[test]
 fn the_relay_web_server_hides_paths_forbids_framing_and_drops_slow_clients() {
     use std::io::{Read, Write};
     let relay = Relay::start();
 
-    let missing = http_exchange(
-        &relay,
+    let missing = pws_tests::http::exchange(
+        &relay.http,
         "GET /no/such/file HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n",
     );
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");

@@ -269,3 +269,41 @@ fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
     assert_eq!(result["ok"], json!(4), "{result}");
     assert_eq!(result["node"], json!(peer_id), "{result}");
 }
+
+#[test]
+fn the_network_page_shows_every_node_and_a_moving_task_count() {
+    let relay = Relay::start();
+    let _native = [Node::start(&relay, &[]), Node::start(&relay, &[])];
+    let (_browser_node, browser_peer) = open_browser_node(&relay);
+
+    let mut page = Browser::open(&format!("{}network/", relay.http));
+    page.wait_for(
+        "three nodes, one of them a browser",
+        "document.getElementById('nodes').textContent === '3 (2 native, 1 browser)'",
+        CONNECT_TIMEOUT,
+    );
+    let listed =
+        page.evaluate("[...document.querySelectorAll('#table tr')].map((row) => row.dataset.peer)");
+    assert!(
+        listed.as_array().unwrap().contains(&json!(browser_peer)),
+        "the browser node is in the table: {listed}"
+    );
+    let before: u64 = page.text_of("completed").parse().expect("a count");
+
+    let task = task_file("function(x) { return x * 2; }");
+    Submit::new()
+        .map_range(&relay.tcp(), path_of(&task), "0..40")
+        .expect_success();
+    page.wait_for(
+        "the 40 tasks counted",
+        &format!(
+            "Number(document.getElementById('completed').textContent) >= {}",
+            before + 40
+        ),
+        Duration::from_secs(20),
+    );
+    page.screenshot(&artifact_path("network-page.png"));
+    // The relay's page links to it, so a phone gets there from the page it opened.
+    let link = pws_tests::http::get(&relay.http);
+    assert!(link.contains("href=\"network/\""), "{link}");
+}

@@ -8,6 +8,7 @@ mod errors;
 mod fairness;
 mod interop;
 mod jobs;
+mod metrics;
 mod nat;
 mod private;
 mod relays;
