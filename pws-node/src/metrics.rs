@@ -1,11 +1,13 @@
 //! What a node measures of its work, for Prometheus (beside what its network measures,
-//! [`pws_net::metrics`]): tasks by outcome, how long they ran, slots busy and total, and how
-//! often a worker had to be replaced. Recorded from the work loop's [`Report`]s.
+//! [`pws_net::metrics`]): tasks by outcome, how long they ran, slots busy and total, how
+//! often a worker had to be replaced (recorded from the work loop's [`Report`]s), and the
+//! node process's live heap (read at each scrape).
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
@@ -48,6 +50,7 @@ impl NodeMetrics {
             metrics.slots_busy.clone(),
         );
         pws.register("slots", "Slots in all", metrics.slots_total.clone());
+        pws.register_collector(Box::new(Heap));
         pws.register(
             "worker_restarts",
             "Task workers replaced after a task overran, was cancelled or killed its worker",
@@ -70,5 +73,24 @@ impl NodeMetrics {
             }
             Report::Listening(_) | Report::Relay(_) | Report::Registered => {}
         }
+    }
+}
+
+/// The live heap of the node's own process (its network loop; tasks run in workers), as the
+/// counting allocator ([`crate::memory`]) knows it: what it holds, unlike its RSS, which
+/// also counts what the allocator keeps after it was freed.
+#[derive(Debug)]
+struct Heap;
+
+impl Collector for Heap {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let heap = ConstGauge::new(crate::memory::in_use() as i64);
+        let metric = encoder.encode_descriptor(
+            "heap",
+            "Live heap of the node process (its tasks run in worker processes)",
+            Some(&Unit::Bytes),
+            heap.metric_type(),
+        )?;
+        heap.encode(metric)
     }
 }

@@ -178,7 +178,7 @@ pub fn print_summary(summary: &Summary) -> ExitStatus {
         eprintln!("  {node}: {count} tasks");
     }
     for node in &summary.excluded {
-        eprintln!("  {node}: excluded after failing repeatedly");
+        eprintln!("  {node}: left out (it failed repeatedly or misbehaved)");
     }
     match summary.end {
         End::Complete if summary.failed == 0 => ExitStatus::Success,

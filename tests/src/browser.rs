@@ -172,9 +172,16 @@ impl Browser {
         value.as_str().unwrap_or_default().to_string()
     }
 
-    /// Save a PNG screenshot of the page at `path`.
+    /// Save a PNG screenshot of the whole page (not only what the window shows) at `path`.
     pub fn screenshot(&mut self, path: &Path) {
-        let result = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+        let layout = self.call("Page.getLayoutMetrics", json!({}));
+        let size = &layout["cssContentSize"];
+        let clip =
+            json!({ "x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1 });
+        let result = self.call(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "captureBeyondViewport": true, "clip": clip }),
+        );
         let png = base64::engine::general_purpose::STANDARD
             .decode(result["data"].as_str().expect("screenshot data"))
             .expect("screenshot is base64");

@@ -224,6 +224,6 @@ pub async fn run(
         failed,
         elapsed: started.elapsed(),
         per_node,
-        excluded: scheduler.excluded.iter().copied().collect(),
+        excluded: scheduler.left_out().into_iter().collect(),
     })
 }

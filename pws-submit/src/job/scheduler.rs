@@ -33,8 +33,12 @@ use crate::deadline;
 
 /// Tasks issued but not yet final, at most: bounds memory (and the reorder buffer).
 const WINDOW: usize = 4096;
-/// Failures in a row after which a node is left out for the rest of the job.
+/// Network failures in a row after which a node is set aside for [`SET_ASIDE`], doubled
+/// with each further failure up to [`MAX_SET_ASIDE`]: a node that died gets no more tasks,
+/// one that was restarted (a phone, a laptop) is used again once it answers.
 const MAX_CONSECUTIVE_FAILURES: u32 = 3;
+const SET_ASIDE: Duration = Duration::from_secs(2);
+const MAX_SET_ASIDE: Duration = Duration::from_secs(60);
 /// A node that answered busy gets no new task for this long.
 const BUSY_COOLDOWN: Duration = Duration::from_millis(100);
 /// A node that answered `rate-limited` (we sent it too much) gets none for this long.
@@ -51,6 +55,16 @@ const MAX_BATCH: usize = 64;
 const MAX_BATCH_BYTES: usize = MAX_TASK_REQUEST_BYTES as usize / 4;
 /// Weight of the newest measurement in the running estimate of a task's time.
 const TASK_TIME_WEIGHT: f64 = 0.2;
+
+/// How long a node is set aside after `failures` network failures in a row, if at all.
+fn set_aside_after(failures: u32) -> Option<Duration> {
+    let beyond = failures.checked_sub(MAX_CONSECUTIVE_FAILURES)?;
+    Some(
+        SET_ASIDE
+            .saturating_mul(1 << beyond.min(16))
+            .min(MAX_SET_ASIDE),
+    )
+}
 
 /// The inputs of a job, in index order.
 pub trait Feed {
@@ -135,8 +149,11 @@ pub struct Scheduler<'a, N> {
     /// Nodes that answered a request of this job; the others get one at a time.
     proven: HashSet<PeerId>,
     cooling: HashMap<PeerId, Instant>,
+    /// Network failures in a row, per node.
     failures: HashMap<PeerId, u32>,
-    pub excluded: HashSet<PeerId>,
+    /// Nodes that misbehaved (silent past the deadline, answers not asked for): left out
+    /// for the rest of the job.
+    excluded: HashSet<PeerId>,
     previous: Option<PeerId>,
     counters: Counters,
     active: BTreeMap<u64, Active>,
@@ -413,8 +430,9 @@ impl<'a, N: Network> Scheduler<'a, N> {
                     Lost::Network(e) => {
                         let failures = self.failures.entry(node).or_default();
                         *failures += 1;
-                        if *failures >= MAX_CONSECUTIVE_FAILURES && self.excluded.insert(node) {
-                            tracing::warn!(%node, "excluded after {failures} failures in a row");
+                        if let Some(pause) = set_aside_after(*failures) {
+                            tracing::info!(%node, "set aside for {pause:?} after {failures} failures in a row");
+                            self.cooling.insert(node, Instant::now() + pause);
                         }
                         e.to_string()
                     }
@@ -432,6 +450,17 @@ impl<'a, N: Network> Scheduler<'a, N> {
                     .collect()
             }
         }
+    }
+
+    /// Nodes left out at the end of the job: those that misbehaved, and those whose last
+    /// requests all failed.
+    pub fn left_out(&self) -> HashSet<PeerId> {
+        let failing = self
+            .failures
+            .iter()
+            .filter(|(_, failures)| **failures >= MAX_CONSECUTIVE_FAILURES)
+            .map(|(node, _)| *node);
+        self.excluded.iter().copied().chain(failing).collect()
     }
 
     /// Take in one task's answer (or the network error that lost it); returns the task's
@@ -712,7 +741,7 @@ mod tests {
         Run {
             end,
             finished,
-            excluded: scheduler.excluded,
+            excluded: scheduler.left_out(),
         }
     }
 
@@ -763,6 +792,21 @@ mod tests {
         );
         assert_eq!(run.excluded, HashSet::from([network.node(0)]));
         assert_eq!(network.batches_to(network.node(0)), 3);
+    }
+
+    #[test]
+    fn a_failing_node_is_set_aside_longer_each_time_up_to_a_minute() {
+        let pauses: Vec<Option<u64>> = (1..=12)
+            .map(|failures| set_aside_after(failures).map(|pause| pause.as_secs()))
+            .collect();
+        assert_eq!(
+            pauses,
+            [None, None, Some(2), Some(4), Some(8), Some(16), Some(32)]
+                .into_iter()
+                .chain([Some(60); 5])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(set_aside_after(u32::MAX), Some(MAX_SET_ASIDE));
     }
 
     /// A node that swallows requests (or answers what was not asked) while announcing

@@ -307,3 +307,15 @@ fn the_network_page_shows_every_node_and_a_moving_task_count() {
     let link = pws_tests::http::get(&relay.http);
     assert!(link.contains("href=\"network/\""), "{link}");
 }
+
+#[test]
+fn a_private_network_relay_lists_its_nodes_to_nobody_over_http() {
+    let owner = libp2p::PeerId::random().to_string();
+    let relay = Relay::start_with(&["--network", &owner]);
+    let answer = pws_tests::http::exchange(
+        &relay.http,
+        "GET /api/nodes HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(answer.contains("pws-submit nodes"), "{answer}");
+}
