@@ -104,7 +104,11 @@ impl RTCIceGatherer {
             _ => CandidateType::Unspecified,
         };
 
-        let mdns_mode = self.setting_engine.candidates.multicast_dns_mode;
+        // PWS: no multicast DNS, whatever the setting engine says. libp2p's WebRTC-direct
+        // learns the remote's address from its multiaddr or its STUN requests, never from a
+        // `.local` candidate, and an agent in mDNS mode bound a multicast socket whose read
+        // task outlived the connection: ~65 KB (and a socket) kept per connection.
+        let mdns_mode = ice::mdns::MulticastDnsMode::Disabled;
 
         let mut config = ice::agent::agent_config::AgentConfig {
             udp_network: self.setting_engine.udp_network.clone(),
