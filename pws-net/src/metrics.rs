@@ -71,69 +71,47 @@ pub struct NetMetrics {
     libp2p: Metrics,
     peers: Gauge,
     connections: Gauge,
-    /// Peers holding a reservation at a relay (behind NAT or in browsers).
-    reservations: Gauge,
-    /// Who they are. libp2p's relay reports a closed reservation for every closed connection,
-    /// reserved or not, so the count is kept by peer: a reservation ends when it times out
-    /// or its peer's last connection closes.
-    reserving: HashSet<PeerId>,
-    /// Circuits a relay carries.
-    circuits: Gauge,
-    /// Peers registered at a relay's rendezvous point.
-    registered: Gauge,
+    /// A relay's only.
+    relay: Option<RelayGauges>,
 }
 
 impl NetMetrics {
-    /// Register the event loop's metrics (and `refusals`) in `registry`.
-    pub fn register(registry: &mut Registry, refusals: &Refusals) -> Self {
+    /// Register the event loop's metrics (and `refusals`) in `registry`; a relay's too when
+    /// `is_relay`.
+    pub fn register(registry: &mut Registry, refusals: &Refusals, is_relay: bool) -> Self {
         let libp2p = Metrics::new(registry);
         let pws = registry.sub_registry_with_prefix("pws");
         refusals.register(pws);
-        let gauge = |registry: &mut Registry, name: &str, help: &str| {
-            let gauge = Gauge::default();
-            registry.register(name, help, gauge.clone());
-            gauge
-        };
-        let peers = gauge(pws, "peers", "Peers connected");
-        let connections = gauge(pws, "connections", "Connections established");
-        let relay = pws.sub_registry_with_prefix("relay");
         Self {
             libp2p,
-            peers,
-            connections,
-            reservations: gauge(relay, "reservations", "Peers holding a reservation"),
-            reserving: HashSet::new(),
-            circuits: gauge(relay, "circuits", "Circuits relayed now"),
-            registered: gauge(
-                relay,
-                "registered_peers",
-                "Peers registered at the rendezvous point",
-            ),
+            peers: gauge(pws, "peers", "Peers connected"),
+            connections: gauge(pws, "connections", "Connections established"),
+            relay: is_relay.then(|| RelayGauges::register(pws.sub_registry_with_prefix("relay"))),
         }
     }
 
     pub fn on_swarm_event(&mut self, event: &SwarmEvent<BehaviourEvent>, swarm: &Swarm<Behaviour>) {
         self.libp2p.record(event);
-        if let SwarmEvent::ConnectionClosed {
-            peer_id,
-            num_established: 0,
-            ..
-        } = event
+        match event {
+            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. } => {
+                let info = swarm.network_info();
+                self.peers.set(info.num_peers() as i64);
+                self.connections
+                    .set(i64::from(info.connection_counters().num_established()));
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+        if let (
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established: 0,
+                ..
+            },
+            Some(relay),
+        ) = (event, &mut self.relay)
         {
-            self.reserving.remove(peer_id);
-            self.reservations.set(self.reserving.len() as i64);
-        }
-        if matches!(
-            event,
-            SwarmEvent::ConnectionEstablished { .. } | SwarmEvent::ConnectionClosed { .. }
-        ) {
-            let info = swarm.network_info();
-            self.peers.set(info.num_peers() as i64);
-            self.connections
-                .set(i64::from(info.connection_counters().num_established()));
-        }
-        if let SwarmEvent::Behaviour(event) = event {
-            self.on_behaviour_event(event);
+            relay.on_peer_gone(peer_id);
         }
     }
 
@@ -146,27 +124,9 @@ impl NetMetrics {
             BehaviourEvent::Dcutr(event) => self.libp2p.record(event),
             BehaviourEvent::RelayServer(event) => {
                 self.libp2p.record(event);
-                self.on_relay_event(event);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_relay_event(&mut self, event: &relay::Event) {
-        match event {
-            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
-                self.reserving.insert(*src_peer_id);
-                self.reservations.set(self.reserving.len() as i64);
-            }
-            relay::Event::ReservationTimedOut { src_peer_id } => {
-                self.reserving.remove(src_peer_id);
-                self.reservations.set(self.reserving.len() as i64);
-            }
-            relay::Event::CircuitReqAccepted { .. } => {
-                self.circuits.inc();
-            }
-            relay::Event::CircuitClosed { .. } => {
-                self.circuits.dec();
+                if let Some(relay) = &mut self.relay {
+                    relay.on_relay_event(event);
+                }
             }
             _ => {}
         }
@@ -174,7 +134,67 @@ impl NetMetrics {
 
     /// The relay's rendezvous point holds this many peers' registrations.
     pub fn set_registered(&self, peers: usize) {
-        self.registered.set(peers as i64);
+        if let Some(relay) = &self.relay {
+            relay.registered.set(peers as i64);
+        }
+    }
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::default();
+    registry.register(name, help, gauge.clone());
+    gauge
+}
+
+/// What a relay holds.
+struct RelayGauges {
+    /// Peers holding a reservation (behind NAT or in browsers).
+    reservations: Gauge,
+    /// Who they are. libp2p's relay reports a closed reservation for every closed connection,
+    /// reserved or not, so the count is kept by peer: a reservation ends when it times out
+    /// or its peer's last connection closes.
+    reserving: HashSet<PeerId>,
+    circuits: Gauge,
+    /// Peers registered at the rendezvous point.
+    registered: Gauge,
+}
+
+impl RelayGauges {
+    fn register(registry: &mut Registry) -> Self {
+        Self {
+            reservations: gauge(registry, "reservations", "Peers holding a reservation"),
+            reserving: HashSet::new(),
+            circuits: gauge(registry, "circuits", "Circuits relayed now"),
+            registered: gauge(
+                registry,
+                "registered_peers",
+                "Peers registered at the rendezvous point",
+            ),
+        }
+    }
+
+    fn on_relay_event(&mut self, event: &relay::Event) {
+        match event {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                self.reserving.insert(*src_peer_id);
+            }
+            relay::Event::ReservationTimedOut { src_peer_id } => {
+                self.reserving.remove(src_peer_id);
+            }
+            relay::Event::CircuitReqAccepted { .. } => {
+                self.circuits.inc();
+            }
+            relay::Event::CircuitClosed { .. } => {
+                self.circuits.dec();
+            }
+            _ => return,
+        };
+        self.reservations.set(self.reserving.len() as i64);
+    }
+
+    fn on_peer_gone(&mut self, peer: &PeerId) {
+        self.reserving.remove(peer);
+        self.reservations.set(self.reserving.len() as i64);
     }
 }
 

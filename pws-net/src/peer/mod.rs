@@ -125,13 +125,14 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         _ => Admitted::everyone(),
     };
     let refusals = Refusals::default();
+    let is_relay = matches!(config.role, Role::Relay(_));
     let mut registry = config
         .metrics
         .as_ref()
         .map(|shared| shared.lock().expect("metrics registry lock"));
     let metrics = registry
         .as_deref_mut()
-        .map(|registry| NetMetrics::register(registry, &refusals));
+        .map(|registry| NetMetrics::register(registry, &refusals, is_relay));
     let mut swarm = swarm::build(
         &config.identity,
         &config.role,
@@ -171,7 +172,6 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         shipments: Shipments::default(),
     };
     let is_node = matches!(config.role, Role::Node);
-    let is_relay = matches!(config.role, Role::Relay(_));
     let admissions = is_relay.then(|| Admissions::new(config.access.clone(), admitted));
     let event_loop = EventLoop {
         admissions,
