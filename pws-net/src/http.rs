@@ -24,9 +24,19 @@ pub const MAX_CONNECTIONS: usize = 256;
 #[derive(Clone, Copy, Debug)]
 pub struct ServerAddr(pub SocketAddr);
 
+/// Serve `app` on `listener` in the background; `what` names the server in the log if it
+/// ever stops.
+pub fn spawn(listener: TcpListener, app: Router, what: &'static str) {
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, app).await {
+            tracing::error!("{what} stopped: {e}");
+        }
+    });
+}
+
 /// Accept connections until the listener fails, each served under the header deadline and
 /// the connection cap.
-pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, _) = match listener.accept().await {

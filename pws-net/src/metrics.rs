@@ -102,14 +102,12 @@ impl NetMetrics {
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
         }
-        if let (
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            },
-            Some(relay),
-        ) = (event, &mut self.relay)
+        if let SwarmEvent::ConnectionClosed {
+            peer_id,
+            num_established: 0,
+            ..
+        } = event
+            && let Some(relay) = &mut self.relay
         {
             relay.on_peer_gone(peer_id);
         }

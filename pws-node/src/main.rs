@@ -139,12 +139,8 @@ async fn serve_metrics(addr: SocketAddr, registry: pws_net::metrics::SharedRegis
         .await
         .with_context(|| format!("cannot serve metrics on {addr} (see --metrics)"))?;
     tracing::info!("metrics at http://{}/metrics", listener.local_addr()?);
-    let server = pws_net::http::serve(listener, pws_net::metrics::route(registry));
-    tokio::spawn(async move {
-        if let Err(e) = server.await {
-            tracing::error!("the metrics server stopped: {e}");
-        }
-    });
+    let app = pws_net::metrics::route(registry);
+    pws_net::http::spawn(listener, app, "the metrics server");
     Ok(())
 }
 

@@ -71,14 +71,9 @@ pub async fn run(
     })?;
     if let Some(http) = config.http {
         let client = peer.client.clone();
-        let (bound, server) =
-            web::bind(http, config.web_dir, webrtc.clone(), owner, client, metrics).await?;
+        let bound =
+            web::start(http, config.web_dir, webrtc.clone(), owner, client, metrics).await?;
         tracing::info!("web node page at http://{bound}/");
-        tokio::spawn(async move {
-            if let Err(e) = server.await {
-                tracing::error!("the web server stopped: {e}");
-            }
-        });
     }
     tokio::pin!(shutdown);
     loop {

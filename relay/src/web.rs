@@ -88,15 +88,15 @@ pub fn default_web_dir() -> PathBuf {
         .unwrap_or(in_tree)
 }
 
-/// Bind the web server on `addr`; returns the bound address and the server to run.
-pub async fn bind(
+/// Bind the web server on `addr` and serve in the background; returns the bound address.
+pub async fn start(
     addr: SocketAddr,
     web_dir: PathBuf,
     webrtc: WebrtcAddrs,
     network: Option<PeerId>,
     client: Client,
     metrics: SharedRegistry,
-) -> Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await.with_context(|| {
         format!("cannot serve the web node page on {addr} (pass --http <addr> or --no-http)")
     })?;
@@ -126,7 +126,8 @@ pub async fn bind(
         ))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
-    Ok((bound, pws_net::http::serve(listener, app)))
+    pws_net::http::spawn(listener, app, "the web server");
+    Ok(bound)
 }
 
 /// What the page asks the relay: where to dial it, and which network it introduces.

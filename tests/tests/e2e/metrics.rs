@@ -66,7 +66,10 @@ fn node_and_relay_metrics_count_known_work() {
         value_with_prefix(&text, "libp2p_bandwidth_bytes_total").unwrap_or(0.0) > 0.0,
         "bandwidth is counted:\n{text}"
     );
-    assert!(!text.contains("pws_relay_"), "a node has no relay gauges:\n{text}");
+    assert!(
+        !text.contains("pws_relay_"),
+        "a node has no relay gauges:\n{text}"
+    );
     let heap = value(&text, "pws_heap_bytes").expect("the node's heap");
     assert!(
         (100e3..1e9).contains(&heap),
