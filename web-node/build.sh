@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build the browser node's page into web-node/dist: the wasm module (release), its
+# Build the browser node's page and the coordinator page into web-node/dist: the wasm module (release), its
 # JavaScript glue (wasm-bindgen, the version pinned in Cargo.lock) and the static files.
 # The relay serves web-node/dist (or a `web` directory next to its binary).
 set -eu
@@ -18,4 +18,8 @@ mkdir -p "$dist"
 wasm-bindgen --target web --no-typescript --out-dir "$dist" \
   "$target/wasm32-unknown-unknown/release/web_node.wasm"
 cp -R web-node/www/. "$dist/"
+# The coordinator page offers the repository's examples.
+mkdir -p "$dist/submit/examples"
+cp examples/math.js examples/sum.js examples/array.js examples/primes.js examples/primes.wasm \
+  "$dist/submit/examples/"
 echo "web node built in $dist"

@@ -28,6 +28,20 @@ pub async fn sleep(duration: Duration) {
     futures_timer::Delay::new(duration).await;
 }
 
+/// A [`timeout`] that ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// `future`'s output, or [`Elapsed`] if it takes longer than `limit`.
+pub async fn timeout<T>(limit: Duration, future: impl Future<Output = T>) -> Result<T, Elapsed> {
+    let future = std::pin::pin!(future);
+    let expiry = std::pin::pin!(sleep(limit));
+    match futures::future::select(future, expiry).await {
+        futures::future::Either::Left((output, _)) => Ok(output),
+        futures::future::Either::Right(((), _)) => Err(Elapsed),
+    }
+}
+
 /// Fires every `period`, the first time at once; missed ticks are not made up.
 pub struct Ticker {
     period: Duration,

@@ -3,13 +3,14 @@
 //! does not answer within its deadline ([`crate::deadline`]) ends the run with `timeout`.
 
 use std::collections::HashSet;
-use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::PeerId;
 use pws_net::protocol::{ErrorKind, Outcome, TaskError, TaskKind, TaskRequest, TaskResponse};
+use pws_net::rt::{self, Instant};
 use pws_net::status::NodeInfo;
 use pws_net::strategy::{self, Strategy};
+use serde_json::{Value, json};
 
 use crate::cursor::Cursor;
 use crate::deadline;
@@ -27,13 +28,46 @@ pub struct Dispatched {
     pub ms: f64,
 }
 
+impl Dispatched {
+    /// The task's result as a JSON value, or its typed error (an answer that is not JSON
+    /// is one too).
+    pub fn result(&self) -> Result<Value, TaskError> {
+        match &self.response.outcome {
+            Outcome::Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| {
+                TaskError::new(
+                    ErrorKind::InvalidValue,
+                    format!("the node answered with invalid JSON: {e}"),
+                )
+            }),
+            Outcome::Error(error) => Err(error.clone()),
+        }
+    }
+
+    /// `run --json`'s object: `{"ok": value}` or `{"error": {"kind", "message"}}`, with
+    /// `"node"`, `"ms"` and (when the task logged any) `"logs"`.
+    pub fn to_json(&self) -> Value {
+        let mut object = match self.result() {
+            Ok(value) => json!({"ok": value}),
+            Err(error) => json!({"error": {"kind": error.kind, "message": error.message}}),
+        };
+        object["node"] = json!(self.node.map(|node| node.to_string()));
+        object["ms"] = json!(self.ms);
+        if !self.response.logs.is_empty() {
+            object["logs"] = json!(self.response.logs);
+        }
+        object
+    }
+}
+
 /// Run `task` on a node chosen by `strategy`, waiting up to `wait` for one to be available.
+/// The fractions the task reports through `progress()` go to `on_progress`.
 pub async fn run(
     session: &Session,
     task: &TaskRequest,
     strategy: Strategy,
     wait: Duration,
     cursor: &Cursor,
+    mut on_progress: impl FnMut(f64),
 ) -> Dispatched {
     let deadline = Instant::now() + wait;
     // An id makes nodes report the task's progress back to us.
@@ -72,7 +106,7 @@ pub async fn run(
             if Instant::now() >= deadline {
                 return no_answer(no_node_error(nodes.len(), kind, wait, last_error));
             }
-            tokio::time::sleep(RETRY_INTERVAL).await;
+            rt::sleep(RETRY_INTERVAL).await;
             // Busy nodes may have finished meanwhile; unreachable ones stay skipped.
             busy.clear();
             nodes = able(session.refresh().await.unwrap_or_default());
@@ -81,11 +115,12 @@ pub async fn run(
         let started = Instant::now();
         let answer = with_progress(
             session,
-            tokio::time::timeout(
+            rt::timeout(
                 request_deadline,
                 session.client.send_task(node, task.clone()),
             ),
             task.id,
+            &mut on_progress,
         )
         .await;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -138,33 +173,26 @@ pub async fn run(
     }
 }
 
-/// Await `answer`, showing the task's progress reports meanwhile: a bar on stderr when it
-/// is a terminal, debug log lines always.
+/// Await `answer`, passing the task's progress reports to `on_progress` meanwhile.
 async fn with_progress<T>(
     session: &Session,
     answer: impl std::future::Future<Output = T>,
     id: Option<u64>,
+    on_progress: &mut impl FnMut(f64),
 ) -> T {
     let Some(id) = id else { return answer.await };
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(1000)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
     tokio::pin!(answer);
-    let result = loop {
+    loop {
         tokio::select! {
-            result = &mut answer => break result,
+            result = &mut answer => return result,
             Some(report) = session.next_progress() => {
                 if report.id == id {
                     tracing::debug!("progress {}", report.fraction);
-                    bar.set_position((report.fraction * 1000.0) as u64);
+                    on_progress(report.fraction);
                 }
             }
         }
-    };
-    bar.finish_and_clear();
-    result
+    }
 }
 
 fn no_answer(error: TaskError) -> Dispatched {

@@ -224,11 +224,15 @@ impl Work {
                 json,
                 cursor,
             } => {
-                let run = dispatch::run(session, &request, strategy, wait, &cursor);
-                tokio::select! {
+                let bar = progress_bar();
+                let on_progress = |fraction: f64| bar.set_position((fraction * 1000.0) as u64);
+                let run = dispatch::run(session, &request, strategy, wait, &cursor, on_progress);
+                let status = tokio::select! {
                     outcome = run => output::print_outcome(&outcome, json),
                     _ = tokio::signal::ctrl_c() => ExitStatus::Interrupted,
-                }
+                };
+                bar.finish_and_clear();
+                status
             }
             Work::Nodes { json, watch } => watch_nodes(session, json, watch).await?,
             Work::Job {
@@ -251,6 +255,15 @@ impl Work {
                 output::print_summary(&summary)
             }
         })
+    }
+}
+
+/// A task's progress on stderr, when it is a terminal.
+fn progress_bar() -> indicatif::ProgressBar {
+    if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(1000)
+    } else {
+        indicatif::ProgressBar::hidden()
     }
 }
 

@@ -2,10 +2,9 @@
 //! Results go to stdout, errors to stderr.
 
 use libp2p::Multiaddr;
-use pws_net::protocol::{ErrorKind, Outcome, TaskError};
+use pws_net::protocol::ErrorKind;
 use pws_net::status::NodeInfo;
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::dispatch::Dispatched;
 use crate::exit::ExitStatus;
@@ -17,30 +16,11 @@ use crate::terminal::{printable, safe_json};
 /// Print a task's outcome and return the process exit status it implies. What the task
 /// logged goes to stderr, or into the object's `logs` with `--json`.
 pub fn print_outcome(dispatched: &Dispatched, as_json: bool) -> ExitStatus {
-    let node = dispatched.node.map(|node| node.to_string());
-    let logs = &dispatched.response.logs;
-    let result = match &dispatched.response.outcome {
-        Outcome::Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| {
-            TaskError::new(
-                ErrorKind::InvalidValue,
-                format!("the node answered with invalid JSON: {e}"),
-            )
-        }),
-        Outcome::Error(error) => Err(error.clone()),
-    };
-    let mut object = match &result {
-        Ok(value) => json!({"ok": value}),
-        Err(error) => json!({"error": {"kind": error.kind, "message": error.message}}),
-    };
+    let result = dispatched.result();
     if as_json {
-        object["node"] = json!(node);
-        object["ms"] = json!(dispatched.ms);
-        if !logs.is_empty() {
-            object["logs"] = json!(logs);
-        }
-        println!("{}", safe_json(&object.to_string()));
+        println!("{}", safe_json(&dispatched.to_json().to_string()));
     } else {
-        for line in logs {
+        for line in &dispatched.response.logs {
             eprintln!("{}", printable(line));
         }
         if let Ok(value) = &result {

@@ -15,6 +15,7 @@ use pws_net::client::{Client, NetResult};
 use pws_net::identity::Identity;
 use pws_net::peer::{self, Access, Event, PeerConfig};
 use pws_net::protocol::ProgressReport;
+use pws_net::rt::{self, Instant};
 use pws_net::status::NodeInfo;
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
@@ -78,14 +79,17 @@ impl Session {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        // Native WebRTC dials through its own listener's socket, so it needs one.
+        // Native WebRTC dials through its own listener's socket, so it needs one (a
+        // browser dials through its own stack and listens nowhere).
         let listen = match relays.first() {
-            Some(relay) if transports.contains(&TransportKind::Webrtc) => {
+            Some(relay)
+                if transports.contains(&TransportKind::Webrtc) && !cfg!(target_arch = "wasm32") =>
+            {
                 vec![TransportKind::Webrtc.any_port_addr(listen_ip_for(relay))]
             }
             _ => Vec::new(),
         };
-        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
         loop {
             let peer = peer::spawn(PeerConfig {
                 role: Role::Submitter,
@@ -105,11 +109,11 @@ impl Session {
             // the dead connection, so redials from the same socket stall until the relay
             // forgets it: try again from a fresh peer (a fresh socket) instead.
             let attempt = if relay_transports.iter().all(|t| *t == TransportKind::Webrtc) {
-                WEBRTC_ATTEMPT.min(deadline - tokio::time::Instant::now())
+                WEBRTC_ATTEMPT.min(deadline - Instant::now())
             } else {
                 CONNECT_TIMEOUT
             };
-            match tokio::time::timeout(attempt, client.wait_for_relay()).await {
+            match rt::timeout(attempt, client.wait_for_relay()).await {
                 Ok(Ok(_)) => {
                     return Ok(Self {
                         client,
@@ -118,7 +122,7 @@ impl Session {
                     });
                 }
                 Ok(Err(e)) => bail!("cannot reach the relay at {named}: {e}"),
-                Err(_) if tokio::time::Instant::now() + WEBRTC_ATTEMPT / 2 < deadline => {
+                Err(_) if Instant::now() + WEBRTC_ATTEMPT / 2 < deadline => {
                     tracing::debug!("no connection to the relay yet; trying from a fresh socket");
                 }
                 Err(_) => bail!(
@@ -132,7 +136,7 @@ impl Session {
     /// Leave the network: close every connection, so that nodes stop this submitter's
     /// unfinished tasks at once (a process that just exits sends nothing on QUIC or WebRTC).
     pub async fn close(&self) {
-        match tokio::time::timeout(CLOSE_TIMEOUT, self.client.shutdown()).await {
+        match rt::timeout(CLOSE_TIMEOUT, self.client.shutdown()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::debug!("leaving the network: {e}"),
             Err(_) => tracing::debug!("leaving the network took too long"),
@@ -143,9 +147,8 @@ impl Session {
     /// is a node's, not a relay's), the nodes the DHT knows. The DHT query starts at once but
     /// is only waited for when needed: it can take seconds when a known peer has died.
     pub async fn discover(&self) -> Vec<PeerId> {
-        let providers = tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.find_providers());
-        let registered =
-            tokio::time::timeout(DISCOVERY_TIMEOUT, self.client.discover_rendezvous()).await;
+        let providers = rt::timeout(DISCOVERY_TIMEOUT, self.client.find_providers());
+        let registered = rt::timeout(DISCOVERY_TIMEOUT, self.client.discover_rendezvous()).await;
         let mut found: HashSet<PeerId> = match registered {
             Ok(Ok(peers)) if !peers.is_empty() => peers.into_iter().collect(),
             other => {
@@ -178,7 +181,7 @@ impl Session {
     pub async fn refresh(&self) -> Result<Vec<NodeInfo>> {
         let peers = self.discover().await;
         join_all(peers.into_iter().map(|peer| async move {
-            match tokio::time::timeout(STATUS_TIMEOUT, self.client.query_status(peer)).await {
+            match rt::timeout(STATUS_TIMEOUT, self.client.query_status(peer)).await {
                 Ok(Ok(_)) => {
                     self.answered.lock().expect("answered lock").insert(peer);
                 }
@@ -208,7 +211,7 @@ impl Session {
 /// finds the queue full is dropped.
 fn keep_progress(mut events: mpsc::Receiver<Event>) -> mpsc::Receiver<ProgressReport> {
     let (progress_tx, progress) = mpsc::channel(64);
-    tokio::spawn(async move {
+    rt::spawn(async move {
         while let Some(event) = events.recv().await {
             if let Event::Progress(report) = event {
                 let _ = progress_tx.try_send(report);

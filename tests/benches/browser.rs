@@ -5,15 +5,21 @@
 //!   is registered (wasm download and compile, WebRTC to the relay, reservation, rendezvous);
 //! - a trivial task's round trip to a browser node through the relay, beside a native node
 //!   that is also reachable only through the relay (`--relay-only`), and tasks/s to each;
-//! - the CPU task set on Boa in the browser (wasm) against Boa in a native node.
+//! - the CPU task set on Boa in the browser (wasm) against Boa in a native node;
+//! - the coordinator page: load to the first node shown, and a trivial task's round trip
+//!   from the page against `pws-submit`'s (the same dispatch code) in the same run.
 
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use pws_net::protocol::{Outcome, TaskRequest};
+use pws_net::strategy::Strategy;
 use pws_net::transport::TransportKind;
+use pws_submit::cursor::Cursor;
+use pws_submit::dispatch;
 use pws_submit::session::Session;
 use pws_tests::browser::Browser;
+use pws_tests::coordinator::CoordinatorPage;
 use pws_tests::{Node, Relay};
 
 #[path = "../../pws-node/benches/shared/cpu_set.rs"]
@@ -40,6 +46,7 @@ static ALLOCATOR: pws_node::memory::LimitedAllocator = pws_node::memory::Limited
 fn main() {
     pws_node::sandbox::worker::run_if_requested();
     pws_net::transport::install_crypto_provider();
+    coordinator_page();
     let relay = Relay::start();
     page_loads(&relay);
 
@@ -81,6 +88,76 @@ fn main() {
         }
         cpu_set(&session, browser_node, native_node).await;
     });
+}
+
+/// The coordinator page against `pws-submit`, each sending trivial tasks one after another
+/// to one native node that is reachable only through the relay (as it is from the page),
+/// on a network of their own.
+fn coordinator_page() {
+    let relay = Relay::start();
+    let _node = Node::start_with(&relay, &["--relay-only", "--slots", &SLOTS.to_string()]);
+    let mut first_node = Vec::new();
+    for _ in 0..PAGE_LOADS {
+        let mut page = CoordinatorPage::open(&relay.http);
+        page.browser.wait_for(
+            "the node",
+            "window.pwsTimings.firstNodeMs !== null",
+            CONNECT_TIMEOUT,
+        );
+        let shown = page.browser.evaluate("window.pwsTimings.firstNodeMs");
+        first_node.push(Duration::from_secs_f64(
+            shown.as_f64().expect("ms") / 1000.0,
+        ));
+    }
+    let mut page = CoordinatorPage::open(&relay.http);
+    page.type_code("function() { return 1; }");
+    let mut from_page = Vec::new();
+    for run in 0..WARM_UP + ROUND_TRIPS {
+        assert_eq!(page.run_once(), "1");
+        if run >= WARM_UP {
+            from_page.push(Duration::from_secs_f64(page.last_run_ms() / 1000.0));
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let from_cli = runtime.block_on(async {
+        let relay_addr: Multiaddr = relay.tcp().parse().unwrap();
+        let session = Session::connect(&relay_addr, &[TransportKind::Tcp])
+            .await
+            .unwrap();
+        let task = TaskRequest::new("function() { return 1; }");
+        let cursor = Cursor::new(None);
+        let mut samples = Vec::new();
+        for run in 0..WARM_UP + ROUND_TRIPS {
+            let wait = Duration::from_secs(10);
+            let sent = dispatch::run(&session, &task, Strategy::Random, wait, &cursor, |_| {});
+            let dispatched = sent.await;
+            assert!(dispatched.result().is_ok(), "{:?}", dispatched.response);
+            if run >= WARM_UP {
+                samples.push(Duration::from_secs_f64(dispatched.ms / 1000.0));
+            }
+        }
+        samples
+    });
+    println!(
+        "coordinator page, load to the first node shown (fresh browser profile, {PAGE_LOADS} \
+         runs): p50 {}, max {}",
+        ms(percentile(&first_node, 0.5)),
+        ms(*first_node.iter().max().unwrap())
+    );
+    println!(
+        "\n| trivial task to a --relay-only node, {ROUND_TRIPS} runs after {WARM_UP} | p50 | p99 |"
+    );
+    println!("|---|---|---|");
+    for (label, samples) in [
+        ("from the coordinator page", from_page),
+        ("from pws-submit (TCP)", from_cli),
+    ] {
+        println!(
+            "| {label} | {} | {} |",
+            ms(percentile(&samples, 0.5)),
+            ms(percentile(&samples, 0.99))
+        );
+    }
 }
 
 fn page_loads(relay: &Relay) {

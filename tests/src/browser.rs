@@ -191,6 +191,50 @@ impl Browser {
         std::fs::write(path, png).expect("write the screenshot");
     }
 
+    /// Show the page as a screen `width` × `height` CSS pixels large would, as a phone's
+    /// (`mobile`: its viewport meta tag applies) or a desktop's.
+    pub fn set_viewport(&mut self, width: u32, height: u32, mobile: bool) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
+        );
+    }
+
+    /// Let the page save downloads into `dir`.
+    pub fn allow_downloads(&mut self, dir: &Path) {
+        self.call(
+            "Page.setDownloadBehavior",
+            json!({ "behavior": "allow", "downloadPath": dir }),
+        );
+    }
+
+    /// Evaluate `expression` (a click on a download link) and wait for the download it starts
+    /// to complete; returns the file's path in `dir` (given to [`Browser::allow_downloads`]).
+    pub fn download(&mut self, dir: &Path, expression: &str) -> PathBuf {
+        self.send(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true }),
+        );
+        let mut name = None;
+        loop {
+            let message = self.next_message("a download");
+            let params = &message["params"];
+            match message["method"].as_str() {
+                Some("Page.downloadWillBegin") => {
+                    name = params["suggestedFilename"].as_str().map(str::to_string);
+                }
+                Some("Page.downloadProgress") if params["state"] == json!("completed") => {
+                    let name = name.expect("the download was announced before it completed");
+                    return dir.join(name);
+                }
+                Some("Page.downloadProgress") if params["state"] == json!("canceled") => {
+                    panic!("the download was cancelled")
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Send one DevTools command and wait for its answer (skipping events).
     fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.send(method, params);

@@ -11,6 +11,7 @@ use std::path::Path;
 
 pub mod binaries;
 pub mod browser;
+pub mod coordinator;
 pub mod fakes;
 pub mod http;
 pub mod netns;

@@ -5,8 +5,13 @@
 //! uses too much memory is stopped by terminating its worker.
 //!
 //! The page's JavaScript (`www/`) calls [`page::start`]; each worker calls the [`worker`]
-//! entry points. Build with `web-node/build.sh` (see the README).
+//! entry points. The coordinator page (`www/submit/`) is a submitter in the browser:
+//! [`coordinator::connect`], then runs tasks and jobs through `pws-submit`'s scheduler. Build with `web-node/build.sh` (see the README).
 
+#[cfg(target_arch = "wasm32")]
+pub mod coordinator;
+#[cfg(target_arch = "wasm32")]
+mod join;
 pub mod module_cap;
 #[cfg(target_arch = "wasm32")]
 pub mod page;

@@ -2,21 +2,18 @@
 //! as `pws-node` ([`pws_node::work`]) over a browser swarm, with a [`pool::WorkerPool`] as its
 //! executor, and reports every milestone to the page as a small JSON object.
 
-use std::sync::Once;
 use std::time::Duration;
 
 use futures::channel::oneshot;
 use libp2p::Multiaddr;
-use libp2p::identity::Keypair;
-use pws_net::grant::SignedGrant;
-use pws_net::identity::Identity;
-use pws_net::peer::{self, Access, PeerConfig};
+use pws_net::peer::{self, PeerConfig};
 use pws_net::swarm::Role;
 use pws_net::transport::TransportKind;
 use pws_node::work::{self, Report, ServeConfig};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 
+use crate::join;
 use crate::pool::{self, PoolConfig};
 
 /// What the page passes to [`start`].
@@ -111,47 +108,21 @@ impl NodeHandle {
     }
 }
 
-/// The network the options name: open, or the relay's private network with the page's grant.
-fn access_of(options: &NodeOptions) -> Result<Access, JsError> {
-    let Some(owner) = &options.network else {
-        return Ok(Access::open());
-    };
-    let owner = owner
-        .parse()
-        .map_err(|e| JsError::new(&format!("bad network owner {owner}: {e}")))?;
-    let grant = options
-        .grant
-        .as_deref()
-        .map(str::parse::<SignedGrant>)
-        .transpose()
-        .map_err(|e| JsError::new(&format!("that is not a grant: {e}")))?;
-    Ok(Access::private(owner, grant, Default::default()))
-}
-
 /// Start a node; `on_event` receives its milestones as JSON objects:
 /// `{event: "relay", connected}`, `{event: "listening", addr}`, `{event: "registered"}`,
 /// `{event: "status", state, free_slots, total_slots, completed}`,
 /// `{event: "finished", error, ms}` and finally `{event: "stopped", error}`.
 #[wasm_bindgen]
 pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHandle, JsError> {
-    init_logging();
+    join::init_logging();
     let relay: Multiaddr = options
         .relay
         .parse()
         .map_err(|e| JsError::new(&format!("bad relay address {}: {e}", options.relay)))?;
-    let identity = match &options.key {
-        Some(key) => Identity {
-            keypair: Keypair::from_protobuf_encoding(key)
-                .map_err(|e| JsError::new(&format!("the stored key is unusable: {e}")))?,
-        },
-        None => Identity::ephemeral().map_err(to_js)?,
-    };
+    let identity = join::identity_of(options.key.as_deref())?;
     let peer_id = identity.peer_id().to_string();
-    let key = identity
-        .keypair
-        .to_protobuf_encoding()
-        .map_err(|e| JsError::new(&format!("cannot keep the key: {e}")))?;
-    let access = access_of(&options)?;
+    let key = join::key_of(&identity)?;
+    let access = join::access_of(options.network.as_deref(), options.grant.as_deref())?;
     let peer = peer::spawn(PeerConfig {
         role: Role::Node,
         identity,
@@ -161,7 +132,7 @@ pub fn start(options: NodeOptions, on_event: js_sys::Function) -> Result<NodeHan
         access,
         metrics: None,
     })
-    .map_err(to_js)?;
+    .map_err(join::to_js)?;
     let pool = pool::start(
         PoolConfig {
             worker_url: options.worker_url,
@@ -216,20 +187,4 @@ fn describe(report: Report) -> serde_json::Value {
             "ms": elapsed.as_secs_f64() * 1000.0,
         }),
     }
-}
-
-fn init_logging() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        console_error_panic_hook::set_once();
-        tracing_wasm::set_as_global_default_with_config(
-            tracing_wasm::WASMLayerConfigBuilder::new()
-                .set_max_level(tracing::Level::INFO)
-                .build(),
-        );
-    });
-}
-
-fn to_js(error: anyhow::Error) -> JsError {
-    JsError::new(&format!("{error:#}"))
 }

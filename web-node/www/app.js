@@ -1,5 +1,6 @@
 // The web-node page: starts a PWS node in this tab and shows what it does.
 import init, { start, NodeOptions } from "./web_node.js";
+import { keepLinkedGrant, ownKey, relayInfo, stored } from "./shared.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -17,54 +18,8 @@ function fail(message) {
   show("connection", "failed", "failed");
 }
 
-// The relay gives its WebRTC-direct address as seen from this page's host, so the page
-// works from any device that can load it, and the private network it introduces, if any.
-async function relayInfo() {
-  const response = await fetch("api/relay");
-  if (!response.ok) throw new Error(`the relay did not give its address (${response.status})`);
-  return await response.json();
-}
-
-// In a private network the node's key and grant live in IndexedDB, so the tab keeps its peer
-// id (and its grant) across reloads.
-function database() {
-  return new Promise((resolve, reject) => {
-    const open = indexedDB.open("pws", 1);
-    open.onupgradeneeded = () => open.result.createObjectStore("node");
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-}
-
-async function stored(name, value) {
-  const db = await database();
-  return new Promise((resolve, reject) => {
-    const store = db.transaction("node", "readwrite").objectStore("node");
-    const request = value === undefined ? store.get(name) : store.put(value, name);
-    request.onsuccess = () => resolve(value === undefined ? request.result : value);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-// One tab at a time uses the stored key: two tabs must never share a peer id. Others run
-// with a fresh key (and no grant). A page that just reloaded waits a moment for its previous
-// self to let go of the key.
-const ownsKey = await new Promise((resolve) => {
-  if (!navigator.locks) return resolve(true);
-  const options = { signal: AbortSignal.timeout(5000) };
-  navigator.locks
-    .request("pws-node-key", options, () => {
-      resolve(true);
-      return new Promise(() => {});
-    })
-    .catch(() => resolve(false));
-});
-
-// A grant given in the link (#grant=…) is kept like a pasted one.
-if (ownsKey && location.hash.startsWith("#grant=")) {
-  await stored("grant", decodeURIComponent(location.hash.slice("#grant=".length)));
-  history.replaceState(null, "", location.pathname + location.search);
-}
+const ownsKey = await ownKey("pws-node-key");
+if (ownsKey) await keepLinkedGrant("node");
 
 function onEvent(json) {
   const event = JSON.parse(json);
@@ -98,14 +53,14 @@ function onEvent(json) {
 async function startNode() {
   $("error").hidden = true;
   show("connection", "connecting", "connecting");
-  const relay = await relayInfo();
+  const relay = await relayInfo(location.href);
   const options = new NodeOptions(relay.addr, new URL("worker.js", import.meta.url).href);
   // A private network's grant names the tab's key: keep it. In the open network each start
   // is a new node.
   const keeps = ownsKey && Boolean(relay.network);
-  const key = keeps ? await stored("key") : undefined;
+  const key = keeps ? await stored("node", "key") : undefined;
   if (key) options.key = key;
-  const grant = keeps ? await stored("grant") : undefined;
+  const grant = keeps ? await stored("node", "grant") : undefined;
   if (relay.network) {
     options.network = relay.network;
     if (grant) options.grant = grant;
@@ -120,7 +75,7 @@ async function startNode() {
   // Memory per task in MiB: less than the default if asked, never more.
   if (params.has("memory")) options.max_memory_mib = Math.min(Math.max(16, Math.floor(Number(params.get("memory"))) || 256), 256);
   node = start(options, onEvent);
-  if (keeps && !key) await stored("key", node.key);
+  if (keeps && !key) await stored("node", "key", node.key);
   show("peer-id", node.peer_id);
   $("switch").textContent = "Stop";
   await keepScreenOn();
@@ -157,7 +112,7 @@ document.addEventListener("visibilitychange", () => {
 // connection of the refused node lingers).
 $("grant-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  await stored("grant", $("grant").value.trim());
+  await stored("node", "grant", $("grant").value.trim());
   location.reload();
 });
 

@@ -13,7 +13,7 @@
 //! asked; its tasks go elsewhere.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
@@ -24,6 +24,7 @@ use pws_net::protocol::{
     BatchAnswer, ErrorKind, MAX_TASK_REQUEST_BYTES, NodeState, Outcome, TaskBatch, TaskError,
     TaskResponse,
 };
+use pws_net::rt::{self, Instant, Ticker};
 use pws_net::status::NodeInfo;
 use pws_net::strategy;
 
@@ -196,7 +197,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
     ) -> anyhow::Result<End> {
         let mut running: FuturesUnordered<LocalBoxFuture<'a, Flight>> = FuturesUnordered::new();
         let mut feed_done = false;
-        let mut poll = tokio::time::interval(REGISTRY_POLL);
+        let mut poll = Ticker::new(REGISTRY_POLL);
         let mut idle_since: Option<Instant> = None;
         self.nodes = self.able(self.network.refresh().await?);
         let discovery = keep_discovering(self.network);
@@ -330,15 +331,14 @@ impl<'a, N: Network> Scheduler<'a, N> {
         let network = self.network;
         Box::pin(async move {
             let started = Instant::now();
-            let answers =
-                match tokio::time::timeout(deadline, network.send_batch(node, batch)).await {
-                    Ok(Ok(response)) => batch_answers(response.answers, count),
-                    Ok(Err(e)) => Err(Lost::from(e)),
-                    Err(_) => Err(Lost::Misbehaved(format!(
-                        "node {node} did not answer within {:.1} s",
-                        deadline.as_secs_f64()
-                    ))),
-                };
+            let answers = match rt::timeout(deadline, network.send_batch(node, batch)).await {
+                Ok(Ok(response)) => batch_answers(response.answers, count),
+                Ok(Err(e)) => Err(Lost::from(e)),
+                Err(_) => Err(Lost::Misbehaved(format!(
+                    "node {node} did not answer within {:.1} s",
+                    deadline.as_secs_f64()
+                ))),
+            };
             (indices, node, started, answers)
         })
     }
@@ -535,7 +535,7 @@ impl<'a, N: Network> Scheduler<'a, N> {
 /// Look for new nodes every so often; never ends (it runs for as long as it is polled).
 async fn keep_discovering(network: &impl Network) {
     loop {
-        tokio::time::sleep(DISCOVERY_INTERVAL).await;
+        rt::sleep(DISCOVERY_INTERVAL).await;
         let _ = network.refresh().await;
     }
 }

@@ -3,6 +3,7 @@
 mod attacks;
 mod browser;
 mod cli;
+mod coordinator;
 mod discovery;
 mod errors;
 mod fairness;
