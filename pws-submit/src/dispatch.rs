@@ -90,7 +90,7 @@ pub async fn run(
     // Nodes of a private network that do not let us in: another may (its deny list differs).
     let mut refusing: HashSet<PeerId> = HashSet::new();
     let mut last_error = None;
-    let mut nodes = match session.refresh().await {
+    let mut nodes = match session.refresh_for_work().await {
         Ok(nodes) => able(nodes),
         Err(e) => return no_answer(TaskError::new(ErrorKind::Network, e.to_string())),
     };
@@ -109,7 +109,7 @@ pub async fn run(
             rt::sleep(RETRY_INTERVAL).await;
             // Busy nodes may have finished meanwhile; unreachable ones stay skipped.
             busy.clear();
-            nodes = able(session.refresh().await.unwrap_or_default());
+            nodes = able(session.refresh_for_work().await.unwrap_or_default());
             continue;
         };
         let started = Instant::now();

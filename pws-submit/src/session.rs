@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use futures::future::join_all;
 use libp2p::{Multiaddr, PeerId};
 use pws_net::client::{Client, NetResult};
 use pws_net::identity::Identity;
@@ -27,6 +26,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 const WEBRTC_ATTEMPT: Duration = Duration::from_secs(6);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long [`Session::refresh_for_work`] waits for more answers after the first.
+const MORE_ANSWERS_GRACE: Duration = Duration::from_millis(250);
 /// Leaving: the event loop's own limits (2 s to flush, 1 s to close) and a little more.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(4);
 
@@ -175,25 +176,46 @@ impl Session {
         self.progress.lock().await.recv().await
     }
 
-    /// Discover nodes and ask each for its status; returns the nodes that answered (now or
-    /// before), with their status. One that cannot be reached is set aside until it answers
-    /// a later request.
+    /// Discover nodes and ask each for its status; returns, once every node has answered or
+    /// its request has timed out, the nodes that answered (now or before), with their
+    /// status. One that cannot be reached is set aside until it answers a later request.
     pub async fn refresh(&self) -> Result<Vec<NodeInfo>> {
-        let peers = self.discover().await;
-        join_all(peers.into_iter().map(|peer| async move {
-            match rt::timeout(STATUS_TIMEOUT, self.client.query_status(peer)).await {
-                Ok(Ok(_)) => {
-                    self.answered.lock().expect("answered lock").insert(peer);
+        self.ask_statuses(None).await
+    }
+
+    /// [`Session::refresh`] for work about to be sent: returns [`MORE_ANSWERS_GRACE`] after
+    /// the first answer rather than waiting out nodes that do not answer (a closed tab, a
+    /// sleeping phone, a node gone before its registration expired). Their requests go on in
+    /// the background; a node that answers late is used from then on.
+    pub async fn refresh_for_work(&self) -> Result<Vec<NodeInfo>> {
+        self.ask_statuses(Some(MORE_ANSWERS_GRACE)).await
+    }
+
+    async fn ask_statuses(&self, grace: Option<Duration>) -> Result<Vec<NodeInfo>> {
+        let (answers, mut answer) = mpsc::unbounded_channel();
+        for peer in self.discover().await {
+            let (client, answered, answers) =
+                (self.client.clone(), self.answered.clone(), answers.clone());
+            rt::spawn(async move {
+                let _ = answers.send(ask_status(&client, &answered, peer).await);
+            });
+        }
+        drop(answers);
+        let mut first_answer: Option<Instant> = None;
+        loop {
+            let wait = match (grace, first_answer) {
+                (Some(grace), Some(first)) => grace.saturating_sub(first.elapsed()),
+                // Every request ends within its own timeout.
+                _ => STATUS_TIMEOUT * 2,
+            };
+            match rt::timeout(wait, answer.recv()).await {
+                Ok(Some(true)) => {
+                    first_answer.get_or_insert_with(Instant::now);
                 }
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, "no status: {e}");
-                    self.answered.lock().expect("answered lock").remove(&peer);
-                }
-                // Slow, not gone: a node that answered before keeps its work.
-                Err(_) => tracing::debug!(%peer, "no status in time"),
+                Ok(Some(false)) => {}
+                Ok(None) | Err(_) => break,
             }
-        }))
-        .await;
+        }
         Ok(self.registry().await?)
     }
 
@@ -203,6 +225,26 @@ impl Session {
         let answered = self.answered.lock().expect("answered lock");
         nodes.retain(|node| answered.contains(&node.peer_id));
         Ok(nodes)
+    }
+}
+
+/// Ask `peer` for its status and keep whether it answered in `answered`; true if it did.
+async fn ask_status(client: &Client, answered: &SyncMutex<HashSet<PeerId>>, peer: PeerId) -> bool {
+    match rt::timeout(STATUS_TIMEOUT, client.query_status(peer)).await {
+        Ok(Ok(_)) => {
+            answered.lock().expect("answered lock").insert(peer);
+            true
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, "no status: {e}");
+            answered.lock().expect("answered lock").remove(&peer);
+            false
+        }
+        // Slow, not gone: a node that answered before keeps its work.
+        Err(_) => {
+            tracing::debug!(%peer, "no status in time");
+            false
+        }
     }
 }
 

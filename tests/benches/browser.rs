@@ -48,7 +48,6 @@ fn main() {
     pws_net::transport::install_crypto_provider();
     coordinator_page();
     let relay = Relay::start();
-    page_loads(&relay);
 
     let mut browser = Browser::launch();
     browser.navigate(&format!("{}?slots={SLOTS}", relay.http));
@@ -74,7 +73,12 @@ fn main() {
             .unwrap();
         // Learn the nodes' (relayed) addresses.
         let found = session.refresh().await.unwrap();
-        assert_eq!(found.len(), 2, "both nodes are found");
+        let found: Vec<PeerId> = found.iter().map(|node| node.peer_id).collect();
+        assert_eq!(
+            found.len(),
+            2,
+            "both nodes are found: {found:?} of {nodes:?}"
+        );
         println!("\n| node | task p50 | task p99 | tasks/s ({SLOTS} slots, {SLOTS} senders) |");
         println!("|---|---|---|---|");
         for (label, node) in nodes {
@@ -88,6 +92,9 @@ fn main() {
         }
         cpu_set(&session, browser_node, native_node).await;
     });
+    // Last: the tabs it opens close without leaving, and stay registered at the relay until
+    // it notices they are gone.
+    page_loads(&relay);
 }
 
 /// The coordinator page against `pws-submit`, each sending trivial tasks one after another

@@ -87,6 +87,20 @@ impl Coordinator {
         })
     }
 
+    /// Look for nodes now (rendezvous and the DHT) and ask each for its status, rather than
+    /// waiting for their next announcements; resolves to [`Coordinator::nodes`]' list.
+    pub fn discover(&self) -> js_sys::Promise {
+        let session = self.session.clone();
+        future_to_promise(async move {
+            session
+                .refresh_for_work()
+                .await
+                .map_err(|e| to_js_value(format!("{e:#}")))?;
+            let nodes = session.client.registry().await.map_err(to_js_value)?;
+            Ok(json_text(&json!(nodes)))
+        })
+    }
+
     /// Run one task (`task`: JavaScript source or a WebAssembly module's bytes) and resolve
     /// to `pws-submit run --json`'s object. `on_progress` gets the fractions the task reports.
     pub fn run(

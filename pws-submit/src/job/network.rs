@@ -11,7 +11,8 @@ use pws_net::status::NodeInfo;
 use crate::session::Session;
 
 pub trait Network {
-    /// Look for nodes and ask each for its status (can take seconds); the nodes that answered.
+    /// Look for nodes and ask each for its status; the nodes that answered, soon after the
+    /// first answer (see [`Session::refresh_for_work`]).
     fn refresh(&self) -> impl Future<Output = anyhow::Result<Vec<NodeInfo>>>;
     /// The nodes known now that answered a status request, ordered by peer id.
     fn registry(&self) -> impl Future<Output = NetResult<Vec<NodeInfo>>>;
@@ -25,7 +26,7 @@ pub trait Network {
 
 impl Network for Session {
     async fn refresh(&self) -> anyhow::Result<Vec<NodeInfo>> {
-        Session::refresh(self).await
+        Session::refresh_for_work(self).await
     }
 
     async fn registry(&self) -> NetResult<Vec<NodeInfo>> {

@@ -319,3 +319,21 @@ fn a_private_network_relay_lists_its_nodes_to_nobody_over_http() {
     assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     assert!(answer.contains("pws-submit nodes"), "{answer}");
 }
+
+/// Tabs closed without leaving (their browser killed) stay registered at the relay until it
+/// notices, and a status request to them hangs meanwhile: a submitter still runs its task on
+/// the live tab, without waiting for the dead ones to time out.
+#[test]
+fn a_submitter_uses_a_live_tab_beside_closed_ones() {
+    let relay = Relay::start();
+    for _ in 0..3 {
+        let (closed, _) = open_browser_node(&relay);
+        drop(closed);
+    }
+    let (_browser, peer_id) = open_browser_node(&relay);
+    let started = std::time::Instant::now();
+    let result = run_json(&relay.tcp(), &[], &example("math.js"));
+    eprintln!("answered in {:?}", started.elapsed());
+    assert_eq!(result["ok"], json!(4), "{result}");
+    assert_eq!(result["node"], json!(peer_id), "{result}");
+}

@@ -166,10 +166,10 @@ fn the_coordinator_page_runs_tasks_and_jobs_like_pws_submit() {
 fn the_coordinator_page_says_in_words_when_no_node_takes_a_task() {
     let relay = Relay::start();
     let mut page = CoordinatorPage::open(&relay.http);
-    assert!(
-        page.browser.text_of("node-count").starts_with("(none yet"),
-        "{}",
-        page.browser.text_of("node-count")
+    page.browser.wait_for(
+        "that there is no node yet",
+        "document.getElementById('node-count').textContent.startsWith('(none yet')",
+        TASK_TIMEOUT,
     );
     let shown = page.run_once();
     assert!(shown.starts_with("no-nodes: no node found"), "{shown}");

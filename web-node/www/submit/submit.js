@@ -91,12 +91,13 @@ async function join() {
   show("connection", "connected", "connected");
   $("run").disabled = false;
   $("start-job").disabled = false;
-  refreshNodes();
+  // Ask the nodes there are now; later ones show as their announcements arrive.
+  refreshNodes(() => coordinator.discover());
 }
 
-async function refreshNodes() {
+async function refreshNodes(list = () => coordinator.nodes()) {
   try {
-    showNodes(JSON.parse(await coordinator.nodes()));
+    showNodes(JSON.parse(await list()));
   } catch (error) {
     fail(`the node list is unavailable: ${error.message}`);
   }
