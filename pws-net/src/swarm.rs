@@ -258,7 +258,15 @@ pub fn build(
     use libp2p::webrtc_websys;
     let swarm = SwarmBuilder::with_existing_identity(identity.keypair.clone())
         .with_wasm_bindgen()
-        .with_other_transport(|key| webrtc_websys::Transport::new(webrtc_websys::Config::new(key)))?
+        .with_other_transport(|key| {
+            let webrtc = webrtc_websys::Transport::new(webrtc_websys::Config::new(key));
+            // A direct dial to a node the page cannot reach fails in seconds, not the
+            // browser's ICE timeout.
+            libp2p::core::transport::timeout::TransportTimeout::with_outgoing_timeout(
+                webrtc,
+                crate::transport::CONNECT_TIMEOUT,
+            )
+        })?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
         .with_behaviour(behaviour_of(role, status_topic, admitted))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?

@@ -117,6 +117,10 @@ pub fn describe(addr: &Multiaddr) -> String {
     }
 }
 
+/// Longest time to set up one connection, dial to secured and multiplexed: a dial to where
+/// nothing answers fails then, not after the transports' own, much longer, timeouts.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use anyhow::Result;
@@ -127,11 +131,8 @@ mod native {
     use libp2p::core::{Transport as _, upgrade};
     use libp2p::{PeerId, noise, quic, tcp};
 
-    use super::TransportKind;
+    use super::{CONNECT_TIMEOUT, TransportKind};
     use crate::identity::Identity;
-
-    /// Longest time to set up one connection, dial to secured and multiplexed.
-    const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
     /// The composed transport over the chosen kinds (the relay client is added by the builder).
     pub fn build(
@@ -163,8 +164,6 @@ mod native {
                 Either::Left(Either::Left(output)) | Either::Left(Either::Right(output)) => output,
                 Either::Right(output) => output,
             });
-        // A dial to an address where nothing answers (a vanished node's UDP port) must not hold
-        // a task for the transports' own, much longer, timeouts.
         Ok(TransportTimeout::new(transport, CONNECT_TIMEOUT).boxed())
     }
 

@@ -11,6 +11,7 @@
 mod admission;
 mod announce;
 mod dial_failure;
+mod direct;
 mod inbound;
 mod outbound;
 mod registered;
@@ -45,6 +46,7 @@ use crate::swarm::{self, Behaviour, BehaviourEvent, Role};
 use crate::transport::TransportKind;
 use admission::Admissions;
 use announce::Announcer;
+use direct::DirectFirst;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
 use registered::Registered;
@@ -173,6 +175,8 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
     };
     let is_node = matches!(config.role, Role::Node);
     let admissions = is_relay.then(|| Admissions::new(config.access.clone(), admitted));
+    let browser_submitter = cfg!(target_arch = "wasm32") && matches!(config.role, Role::Submitter);
+    let direct = DirectFirst::new(browser_submitter, &config.relays);
     let event_loop = EventLoop {
         admissions,
         registered: is_relay.then(Registered::default),
@@ -183,6 +187,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         outbound: Outbound::default(),
         announcer: Announcer::new(status, status_topic, config.access.own_grant().cloned()),
         discovery: Discovery::new(&config.access),
+        direct,
         registry: Registry::new(config.access.clone()),
         own_grant: config.access.own_grant().cloned(),
         commands,
@@ -211,6 +216,8 @@ struct EventLoop {
     outbound: Outbound,
     announcer: Announcer,
     discovery: Discovery,
+    /// A browser's direct dials to native nodes.
+    direct: DirectFirst,
     registry: Registry,
     /// This peer's grant of its private network, shown with each task and batch it sends.
     own_grant: Option<SignedGrant>,
@@ -343,6 +350,10 @@ impl EventLoop {
                     relay.on_dial_failed(definite, &mut self.discovery, &mut self.outbox);
                 }
             }
+            SwarmEvent::OutgoingConnectionError {
+                peer_id: Some(peer_id),
+                ..
+            } => self.direct.on_dial_failed(peer_id),
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
         }
@@ -351,8 +362,17 @@ impl EventLoop {
     fn on_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::RendezvousClient(event) => {
-                if matches!(event, libp2p::rendezvous::client::Event::Registered { .. }) {
-                    self.outbox.push(Event::Registered);
+                match &event {
+                    libp2p::rendezvous::client::Event::Registered { .. } => {
+                        self.outbox.push(Event::Registered);
+                    }
+                    libp2p::rendezvous::client::Event::Discovered { registrations, .. } => {
+                        for registration in registrations {
+                            let record = &registration.record;
+                            self.direct.learn(record.peer_id(), record.addresses());
+                        }
+                    }
+                    _ => {}
                 }
                 self.discovery.on_rendezvous_event(event);
             }
@@ -588,7 +608,13 @@ impl EventLoop {
             },
             Command::FindProviders(reply) => self.discovery.find_providers(behaviour, reply),
             Command::QueryStatus(node, reply) => {
-                self.outbound.query_status(behaviour, node, reply);
+                // The first contact with a node: a browser tries its direct address first.
+                if let Some(dial) = self.direct.dial(node)
+                    && !self.swarm.is_connected(&node)
+                {
+                    let _ = self.swarm.dial(dial);
+                }
+                (self.outbound).query_status(self.swarm.behaviour_mut(), node, reply);
             }
             Command::SendTask(node, mut task, reply) => {
                 task.grant.clone_from(&self.own_grant);

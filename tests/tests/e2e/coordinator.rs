@@ -174,3 +174,23 @@ fn the_coordinator_page_says_in_words_when_no_node_takes_a_task() {
     let shown = page.run_once();
     assert!(shown.starts_with("no-nodes: no node found"), "{shown}");
 }
+
+/// The page reaches a native node directly, over the node's WebRTC-direct address: the relay
+/// carries no circuit for it.
+#[test]
+fn the_coordinator_page_reaches_a_native_node_directly() {
+    let relay = Relay::start();
+    let node = Node::start(&relay, &[]);
+    let mut page = CoordinatorPage::open(&relay.http);
+    assert_eq!(page.run_once(), "4");
+    assert_eq!(page.browser.text_of("result-node"), node.peer_id);
+    let metrics = pws_tests::http::get(&format!("{}metrics", relay.http));
+    let circuits: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.contains("CircuitReq"))
+        .collect();
+    assert!(
+        circuits.iter().all(|line| line.ends_with(" 0")),
+        "the relay carried circuits: {circuits:?}"
+    );
+}
