@@ -21,14 +21,17 @@ impl CoordinatorPage {
     /// Open the page of the relay serving `http` (its web address) and wait until it has
     /// joined the network.
     pub fn open(http: &str) -> CoordinatorPage {
-        let browser = Browser::open(&format!("{http}submit/"));
-        let mut page = CoordinatorPage { browser };
-        page.browser.wait_for(
+        Self::connected(Browser::open(&format!("{http}submit/")))
+    }
+
+    /// The page `browser` shows, once it has joined the network.
+    pub fn connected(mut browser: Browser) -> CoordinatorPage {
+        browser.wait_for(
             "the page connected",
             "document.getElementById('connection').textContent === 'connected'",
             CONNECT_TIMEOUT,
         );
-        page
+        CoordinatorPage { browser }
     }
 
     /// Put `code` in the editor, as if typed.

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{SubmitterDir, parse_json_line};
+use crate::{Node, Relay, SubmitterDir, parse_json_line, peer_id_in};
 
 /// The peer id of the submitter keeping its identity in `dir` (for an owner: the network).
 pub fn submitter_id(dir: &SubmitterDir) -> String {
@@ -37,4 +37,20 @@ pub fn member_runs(relay_addr: &str, owner: &SubmitterDir, network: &str, task: 
             .args(["--grant", &member_grant, "run", "--json", task])
             .expect_success(),
     )
+}
+
+/// A node of `network` holding `owner`'s node grant under `name`, with `extra` arguments.
+pub fn granted_node(
+    relay: &Relay,
+    owner: &SubmitterDir,
+    network: &str,
+    name: &str,
+    extra: &[&str],
+) -> Node {
+    let data_dir = tempfile::tempdir().unwrap();
+    let id = peer_id_in("pws-node", data_dir.path());
+    let grant = grant(owner, &id, "node", name);
+    let mut args = vec!["--network", network, "--grant", &grant];
+    args.extend_from_slice(extra);
+    Node::start_in_data_dir(relay, data_dir, &args)
 }

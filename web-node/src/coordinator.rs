@@ -32,17 +32,28 @@ const RETRIES: u32 = 3;
 #[wasm_bindgen]
 pub struct Coordinator {
     session: Session,
-    key: Vec<u8>,
     /// Where round-robin goes on from, across the page's runs.
     cursor: Rc<Cursor>,
 }
 
-/// Join the network at `relay` (the relay's WebRTC-direct address) as the stored `key` (a
-/// fresh one if none); `network` and `grant` name a private network and the page's grant.
+/// A fresh key for the page to keep (libp2p's protobuf encoding).
+#[wasm_bindgen]
+pub fn new_key() -> Result<Vec<u8>, JsError> {
+    join::key_of(&join::identity_of(None)?)
+}
+
+/// The peer id of `key`: what a private network's owner grants.
+#[wasm_bindgen]
+pub fn peer_id_of(key: &[u8]) -> Result<String, JsError> {
+    Ok(join::identity_of(Some(key))?.peer_id().to_string())
+}
+
+/// Join the network at `relay` (the relay's WebRTC-direct address) as `key`; `network` and
+/// `grant` name a private network and the page's grant.
 #[wasm_bindgen]
 pub async fn connect(
     relay: String,
-    key: Option<Vec<u8>>,
+    key: Vec<u8>,
     network: Option<String>,
     grant: Option<String>,
 ) -> Result<Coordinator, JsError> {
@@ -50,15 +61,13 @@ pub async fn connect(
     let relay: Multiaddr = relay
         .parse()
         .map_err(|e| JsError::new(&format!("bad relay address {relay}: {e}")))?;
-    let identity = join::identity_of(key.as_deref())?;
-    let key = join::key_of(&identity)?;
+    let identity = join::identity_of(Some(&key))?;
     let access = join::access_of(network.as_deref(), grant.as_deref())?;
     let session = Session::connect_as(&[relay], &[TransportKind::Webrtc], access, Some(identity))
         .await
         .map_err(join::to_js)?;
     Ok(Coordinator {
         session,
-        key,
         cursor: Rc::new(Cursor::new(None)),
     })
 }
@@ -68,13 +77,6 @@ impl Coordinator {
     #[wasm_bindgen(getter)]
     pub fn peer_id(&self) -> String {
         self.session.client.local_peer_id().to_string()
-    }
-
-    /// The page's key, for it to keep (the same peer id after a reload, which a private
-    /// network's grant names).
-    #[wasm_bindgen(getter)]
-    pub fn key(&self) -> Vec<u8> {
-        self.key.clone()
     }
 
     /// The registry as the announcements built it: a JSON array of the nodes, each with its
@@ -147,8 +149,7 @@ impl Coordinator {
             replicas: 1,
             quorum: 1,
         };
-        let mut feed = feed_of(range, lines)?;
-        let total = feed.inputs.len();
+        let (mut feed, total) = feed_of(range, lines)?;
         let session = self.session.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let finished = future_to_promise(async move {
@@ -195,7 +196,7 @@ impl Coordinator {
 /// no node is left for the wait time, or [`Job::cancel`] was called.
 #[wasm_bindgen]
 pub struct Job {
-    total: usize,
+    total: u64,
     stop: Option<oneshot::Sender<()>>,
     finished: js_sys::Promise,
 }
@@ -203,8 +204,9 @@ pub struct Job {
 #[wasm_bindgen]
 impl Job {
     #[wasm_bindgen(getter)]
-    pub fn total(&self) -> usize {
-        self.total
+    pub fn total(&self) -> f64 {
+        // A number in JavaScript.
+        self.total as f64
     }
 
     #[wasm_bindgen(getter)]
@@ -220,36 +222,40 @@ impl Job {
     }
 }
 
-/// A job's inputs, checked before the job starts.
-struct Inputs {
-    inputs: Vec<String>,
-    next: usize,
+/// A job's inputs: a range, produced as the scheduler reads it (a long range costs no
+/// memory), or JSON lines, checked before the job starts.
+enum Inputs {
+    Range(std::iter::Enumerate<std::ops::Range<i64>>),
+    Lines(std::iter::Enumerate<std::vec::IntoIter<String>>),
 }
 
 impl Feed for Inputs {
     fn next(&mut self) -> anyhow::Result<Option<(u64, String)>> {
-        let Some(input) = self.inputs.get_mut(self.next) else {
-            return Ok(None);
-        };
-        self.next += 1;
-        Ok(Some(((self.next - 1) as u64, std::mem::take(input))))
+        Ok(match self {
+            Inputs::Range(range) => range.next().map(|(i, n)| (i as u64, n.to_string())),
+            Inputs::Lines(lines) => lines.next().map(|(i, line)| (i as u64, line)),
+        })
     }
 }
 
-fn feed_of(range: Option<String>, lines: Option<String>) -> Result<Inputs, JsError> {
-    let inputs: anyhow::Result<Vec<String>> = match (range, lines) {
+/// The inputs and how many there are.
+fn feed_of(range: Option<String>, lines: Option<String>) -> Result<(Inputs, u64), JsError> {
+    match (range, lines) {
         (Some(range), None) => {
             let range = inputs::parse_range(&range).map_err(|e| JsError::new(&e))?;
-            inputs::range(range).collect()
+            let total = range.end.abs_diff(range.start);
+            Ok((Inputs::Range(range.enumerate()), total))
         }
         (None, Some(lines)) => {
             let reader = std::io::Cursor::new(lines);
-            inputs::json_lines_of("the inputs".into(), reader).collect()
+            let lines: anyhow::Result<Vec<String>> =
+                inputs::json_lines_of("the inputs".into(), reader).collect();
+            let lines = lines.map_err(join::to_js)?;
+            let total = lines.len() as u64;
+            Ok((Inputs::Lines(lines.into_iter().enumerate()), total))
         }
-        _ => return Err(JsError::new("give the inputs as a range or as JSON lines")),
-    };
-    let inputs = inputs.map_err(join::to_js)?;
-    Ok(Inputs { inputs, next: 0 })
+        _ => Err(JsError::new("give the inputs as a range or as JSON lines")),
+    }
 }
 
 fn source_of(task: Vec<u8>) -> Result<TaskSource, JsError> {

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use pws_tests::browser::artifact_path;
+use pws_tests::browser::{Browser, artifact_path};
 use pws_tests::coordinator::{CONNECT_TIMEOUT, CoordinatorPage, TASK_TIMEOUT};
-use pws_tests::{Node, Relay, Submit, json_lines, path_of, task_file};
+use pws_tests::private::{grant, granted_node, submitter_id};
+use pws_tests::{Node, Relay, Submit, SubmitterDir, json_lines, path_of, task_file};
 use serde_json::{Value, json};
 
 use crate::browser::open_browser_node_at;
@@ -193,4 +194,35 @@ fn the_coordinator_page_reaches_a_native_node_directly() {
         circuits.iter().all(|line| line.ends_with(" 0")),
         "the relay carried circuits: {circuits:?}"
     );
+}
+
+/// In a private network the page shows its peer id, says it needs a grant, and once the
+/// owner's grant is pasted it joins (with the same key, after a reload) and runs tasks on the
+/// network's nodes.
+#[test]
+fn the_coordinator_page_joins_a_private_network_with_a_pasted_grant() {
+    let owner = SubmitterDir::new();
+    let network = submitter_id(&owner);
+    let relay = Relay::start_with(&["--network", &network]);
+    let node = granted_node(&relay, &owner, &network, "a node", &[]);
+    let mut browser = Browser::open(&format!("{}submit/", relay.http));
+    browser.wait_for(
+        "that the network needs a grant",
+        "document.getElementById('network').textContent.includes('needs a grant') \
+         && document.getElementById('peer-id').textContent.startsWith('12D3')",
+        CONNECT_TIMEOUT,
+    );
+    let peer_id = browser.text_of("peer-id");
+    assert_ne!(browser.text_of("connection"), "connected");
+
+    let grant = grant(&owner, &peer_id, "submit", "the page");
+    browser.evaluate(&format!(
+        "document.getElementById('grant').value = {grant:?}; \
+         document.getElementById('grant-form').requestSubmit(); true"
+    ));
+    browser.wait_for_load();
+    let mut page = CoordinatorPage::connected(browser);
+    assert_eq!(page.browser.text_of("peer-id"), peer_id, "the key was kept");
+    assert_eq!(page.run_once(), "4");
+    assert_eq!(page.browser.text_of("result-node"), node.peer_id);
 }

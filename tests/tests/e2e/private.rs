@@ -11,7 +11,7 @@ use pws_tests::{
     Node, Relay, SubmitterDir, example, json_lines, parse_json_line, path_of, peer_id_in, task_file,
 };
 
-use pws_tests::private::{grant, member_runs, submitter_id};
+use pws_tests::private::{grant, granted_node, member_runs, submitter_id};
 
 use crate::wire::{exchange_on, raw_peer};
 
@@ -59,22 +59,6 @@ fn every_peer_prints_its_id_and_the_owner_signs_grants() {
         .args(["grant", &node_id, "--role", "admin"])
         .expect_code(2);
     assert!(wrong_role.stderr.contains("admin"), "{}", wrong_role.stderr);
-}
-
-/// A node of `network` holding `owner`'s node grant under `name`, with `extra` arguments.
-fn granted_node(
-    relay: &Relay,
-    owner: &SubmitterDir,
-    network: &str,
-    name: &str,
-    extra: &[&str],
-) -> Node {
-    let data_dir = tempfile::tempdir().unwrap();
-    let id = peer_id_in("pws-node", data_dir.path());
-    let grant = grant(owner, &id, "node", name);
-    let mut args = vec!["--network", network, "--grant", &grant];
-    args.extend_from_slice(extra);
-    Node::start_in_data_dir(relay, data_dir, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

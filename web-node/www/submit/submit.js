@@ -1,6 +1,6 @@
 // The coordinator page: a submitter in this tab. It joins the network through the relay,
 // shows the nodes as they announce themselves, and runs tasks and jobs on them.
-import init, { connect } from "../web_node.js";
+import init, { connect, new_key, peer_id_of } from "../web_node.js";
 import { keepLinkedGrant, ownKey, relayInfo, stored } from "../shared.js";
 import { Editor } from "./editor.js";
 
@@ -75,20 +75,25 @@ function shortId(peer) {
 
 async function join() {
   const relay = await relayInfo(new URL("../", location.href));
+  // The tab's key, kept across reloads: a private network's owner grants its peer id.
   const ownsKey = await ownKey("pws-coordinator-key");
   if (ownsKey) await keepLinkedGrant("coordinator");
-  const key = ownsKey ? await stored("coordinator", "key") : undefined;
+  let key = ownsKey ? await stored("coordinator", "key") : undefined;
+  if (!key) {
+    key = new_key();
+    if (ownsKey) await stored("coordinator", "key", key);
+  }
+  show("peer-id", peer_id_of(key));
   const grant = relay.network && ownsKey ? await stored("coordinator", "grant") : undefined;
   if (relay.network) {
     show("network", grant ? `private (${relay.network}), with a grant` : `private (${relay.network}): needs a grant`);
-    $("grant-form").hidden = !ownsKey || Boolean(grant);
+    $("grant-form").hidden = !ownsKey;
   } else {
     show("network", "open");
   }
   coordinator = await connect(relay.addr, key, relay.network ?? undefined, grant);
-  if (ownsKey && !key) await stored("coordinator", "key", coordinator.key);
-  show("peer-id", coordinator.peer_id);
   show("connection", "connected", "connected");
+  $("grant-form").hidden = true;
   $("run").disabled = false;
   $("start-job").disabled = false;
   // Ask the nodes there are now; later ones show as their announcements arrive.
