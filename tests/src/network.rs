@@ -196,6 +196,15 @@ impl Node {
         node
     }
 
+    /// A node from another build of `pws-node` (the aarch64 one, say, which the kernel runs
+    /// through qemu-user's binfmt handler), listening on loopback over TCP.
+    pub fn start_binary(relay: &Relay, program: &Path, extra_args: &[&str]) -> Node {
+        let mut args = vec!["--listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(extra_args);
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        Self::start_command(relay, &args, Command::new(program), data_dir)
+    }
+
     /// A node listening on loopback, started in the working directory `cwd`.
     pub fn start_in(relay: &Relay, cwd: &Path, extra_args: &[&str]) -> Node {
         let mut command = Command::new(bin("pws-node"));

@@ -1,5 +1,6 @@
 //! End-to-end tests: real relay, node and submitter processes on loopback.
 
+mod aarch64;
 mod attacks;
 mod browser;
 mod cli;
