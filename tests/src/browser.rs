@@ -166,6 +166,18 @@ impl Browser {
         peer_id
     }
 
+    /// Wait until a page of a private network shows its peer id and that it needs a grant;
+    /// returns the peer id.
+    pub fn wait_until_grant_needed(&mut self, timeout: Duration) -> String {
+        self.wait_for(
+            "that the network needs a grant",
+            "document.getElementById('network').textContent.includes('needs a grant') \
+             && document.getElementById('peer-id').textContent.startsWith('12D3')",
+            timeout,
+        );
+        self.text_of("peer-id")
+    }
+
     /// The text of the element with this id.
     pub fn text_of(&mut self, id: &str) -> String {
         let value = self.evaluate(&format!("document.getElementById({id:?}).textContent"));

@@ -1,16 +1,11 @@
 // The web-node page: starts a PWS node in this tab and shows what it does.
 import init, { start, NodeOptions } from "./web_node.js";
-import { keepLinkedGrant, ownKey, relayInfo, stored } from "./shared.js";
+import { keepLinkedGrant, ownKey, relayInfo, show, stored } from "./shared.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 let node = null;
 let wakeLock = null;
-
-function show(id, text, state) {
-  $(id).textContent = text;
-  if (state) $(id).dataset.state = state;
-}
 
 function fail(message) {
   $("error").hidden = false;

@@ -1,5 +1,5 @@
-// What the node page and the coordinator page share: the relay's address, and a key (and
-// grant) kept in IndexedDB across reloads by one tab at a time.
+// What the pages share: the relay's address, a key (and grant) kept in IndexedDB across
+// reloads by one tab at a time, and how text and nodes are shown.
 
 // The relay gives its WebRTC-direct address as seen from this page's host, so the page
 // works from any device that can load it, and the private network it introduces, if any.
@@ -56,4 +56,33 @@ export async function keepLinkedGrant(store) {
   if (!location.hash.startsWith("#grant=")) return;
   await stored(store, "grant", decodeURIComponent(location.hash.slice("#grant=".length)));
   history.replaceState(null, "", location.pathname + location.search);
+}
+
+// Show `text` in the element `id`, with `state` (a colour) if given.
+export function show(id, text, state) {
+  const element = document.getElementById(id);
+  element.textContent = text;
+  if (state) element.dataset.state = state;
+}
+
+export function cell(text) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  return td;
+}
+
+// A row of a node table: peer id (or the name a private network gave it), kind, state,
+// free / total slots, tasks completed, engines.
+export function nodeRow(node) {
+  const row = document.createElement("tr");
+  row.dataset.peer = node.peer_id;
+  row.append(
+    cell(node.name ?? node.peer_id),
+    cell(node.browser ? "browser" : "native"),
+    cell(node.state),
+    cell(`${node.free_slots} / ${node.total_slots}`),
+    cell(String(node.completed)),
+    cell(node.wasm ? `${node.engine}, ${node.wasm}` : node.engine),
+  );
+  return row;
 }

@@ -231,13 +231,7 @@ fn a_tab_keeps_its_peer_id_and_joins_a_private_network_with_a_pasted_grant() {
     let network = submitter_id(&owner);
     let relay = Relay::start_with(&["--network", &network]);
     let mut browser = Browser::open(&relay.http);
-    browser.wait_for(
-        "that the network needs a grant",
-        "document.getElementById('network').textContent.includes('needs a grant') \
-         && document.getElementById('peer-id').textContent.startsWith('12D3')",
-        CONNECT_TIMEOUT,
-    );
-    let peer_id = browser.text_of("peer-id");
+    let peer_id = browser.wait_until_grant_needed(CONNECT_TIMEOUT);
     // The key is kept: a reload shows the same peer id.
     browser.navigate(&format!("{}?again", relay.http));
     browser.wait_for(

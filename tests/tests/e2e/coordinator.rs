@@ -206,13 +206,7 @@ fn the_coordinator_page_joins_a_private_network_with_a_pasted_grant() {
     let relay = Relay::start_with(&["--network", &network]);
     let node = granted_node(&relay, &owner, &network, "a node", &[]);
     let mut browser = Browser::open(&format!("{}submit/", relay.http));
-    browser.wait_for(
-        "that the network needs a grant",
-        "document.getElementById('network').textContent.includes('needs a grant') \
-         && document.getElementById('peer-id').textContent.startsWith('12D3')",
-        CONNECT_TIMEOUT,
-    );
-    let peer_id = browser.text_of("peer-id");
+    let peer_id = browser.wait_until_grant_needed(CONNECT_TIMEOUT);
     assert_ne!(browser.text_of("connection"), "connected");
 
     let grant = grant(&owner, &peer_id, "submit", "the page");

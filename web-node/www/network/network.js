@@ -1,5 +1,7 @@
 // The network page: what the relay knows of its nodes (api/nodes) and what it measures
 // (metrics), refreshed every two seconds, with a chart of the tasks completed.
+import { nodeRow } from "../shared.js";
+
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 2000;
 const WINDOW_MS = 5 * 60 * 1000;
@@ -26,12 +28,6 @@ function countCompleted(nodes) {
   return total;
 }
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
 function showNodes(nodes) {
   const browsers = nodes.filter((node) => node.browser).length;
   $("nodes").textContent = `${nodes.length} (${nodes.length - browsers} native, ${browsers} browser)`;
@@ -41,19 +37,7 @@ function showNodes(nodes) {
   const slots = nodes.reduce((sum, node) => sum + node.total_slots, 0);
   $("slots").textContent = `${free} of ${slots}`;
   $("table").replaceChildren(
-    ...nodes.map((node) => {
-      const row = document.createElement("tr");
-      row.dataset.peer = node.peer_id;
-      row.append(
-        cell(node.name ?? node.peer_id),
-        cell(node.browser ? "browser" : "native"),
-        cell(node.state),
-        cell(`${node.free_slots} / ${node.total_slots}`),
-        cell(String(node.completed)),
-        cell(node.wasm ? `${node.engine}, ${node.wasm}` : node.engine),
-      );
-      return row;
-    }),
+    ...nodes.map(nodeRow),
   );
 }
 

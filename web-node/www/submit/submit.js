@@ -1,7 +1,7 @@
 // The coordinator page: a submitter in this tab. It joins the network through the relay,
 // shows the nodes as they announce themselves, and runs tasks and jobs on them.
 import init, { connect, new_key, peer_id_of } from "../web_node.js";
-import { keepLinkedGrant, ownKey, relayInfo, stored } from "../shared.js";
+import { cell, keepLinkedGrant, nodeRow, ownKey, relayInfo, show, stored } from "../shared.js";
 import { Editor } from "./editor.js";
 
 const $ = (id) => document.getElementById(id);
@@ -17,20 +17,9 @@ let coordinator = null;
 let module = null;
 let taskName = "task";
 
-function show(id, text, state) {
-  $(id).textContent = text;
-  if (state) $(id).dataset.state = state;
-}
-
 function fail(message) {
   $("error").hidden = false;
   $("error").textContent = message;
-}
-
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
 }
 
 function useJavaScript(name, code) {
@@ -118,19 +107,7 @@ function showNodes(nodes) {
     ? "(none yet: open this relay's page on a device to make it a node)"
     : `(${nodes.length}: ${nodes.length - browsers} native, ${browsers} browser)`;
   $("nodes").replaceChildren(
-    ...nodes.map((node) => {
-      const row = document.createElement("tr");
-      row.dataset.peer = node.peer_id;
-      row.append(
-        cell(node.name ?? node.peer_id),
-        cell(node.browser ? "browser" : "native"),
-        cell(node.state),
-        cell(`${node.free_slots} / ${node.total_slots}`),
-        cell(String(node.completed)),
-        cell(node.wasm ? `${node.engine}, ${node.wasm}` : node.engine),
-      );
-      return row;
-    }),
+    ...nodes.map(nodeRow),
   );
 }
 
