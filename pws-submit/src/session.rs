@@ -80,14 +80,15 @@ impl Session {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", ");
-        // Native WebRTC dials through its own listener's socket, so it needs one (a
-        // browser dials through its own stack and listens nowhere).
+        // Listen on each transport where the relay is: native WebRTC dials through its own
+        // listener's socket, and a hole punch through a NAT (DCUtR) must come from the port
+        // our connection to the relay came from, which TCP and QUIC dial from only when they
+        // listen. A browser dials through its own stack and listens nowhere.
         let listen = match relays.first() {
-            Some(relay)
-                if transports.contains(&TransportKind::Webrtc) && !cfg!(target_arch = "wasm32") =>
-            {
-                vec![TransportKind::Webrtc.any_port_addr(listen_ip_for(relay))]
-            }
+            Some(relay) if !cfg!(target_arch = "wasm32") => transports
+                .iter()
+                .map(|transport| transport.any_port_addr(listen_ip_for(relay)))
+                .collect(),
             _ => Vec::new(),
         };
         let deadline = Instant::now() + CONNECT_TIMEOUT;

@@ -4,15 +4,19 @@
 //! - fake idle nodes on gossip: a 1,000-task job of trivial tasks on 2 honest nodes (2 slots
 //!   each), alone and beside 10,000 fake identities, each a bare swarm connected to the relay
 //!   announcing itself idle with 4096 free slots. The fakes come from several processes so
-//!   that they connect in parallel; their own CPU is on the same machine as the job's. The
+//!   that they connect in parallel; their own CPU is on the same machine as the job's, so the
+//!   job runs beside them twice: with the fakes' processes at the lowest CPU priority (as if
+//!   their CPU were elsewhere: the attacker's) and at the same priority as the job's. The
 //!   relay passes on no announcement of an identity not registered with it, so the count of
-//!   fakes a submitter sees over the flood's first minute should stay 0. A third run has the
-//!   fakes' processes stopped: their connections to the relay without their flood.
+//!   fakes a submitter sees over the flood's first minute should stay 0. A last run has the
+//!   fakes' processes stopped: their connections to the relay without their flood. For each
+//!   run, the rate of announcements reaching the relay meanwhile (its gossipsub metrics).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use pws_tests::fakes::{SilentNodes, most_seen_by_a_submitter, time_trivial_job};
+use pws_tests::metrics::sum_of;
 use pws_tests::{Node, Relay, Signal, rss_bytes};
 
 /// Resident memory of the relay's process, in MB.
@@ -40,7 +44,8 @@ fn main() {
     let fakes: Vec<SilentNodes> = std::thread::scope(|scope| {
         let starting: Vec<_> = (0..FAKE_PROCESSES)
             .map(|_| {
-                scope.spawn(|| SilentNodes::launch(&relay_addr, 4096, FAKES_PER_PROCESS, true))
+                scope
+                    .spawn(|| SilentNodes::launch_niced(&relay_addr, 4096, FAKES_PER_PROCESS, true))
             })
             .collect();
         starting
@@ -49,35 +54,80 @@ fn main() {
             .collect()
     });
     let fake_ids: HashSet<String> = fakes.iter().flat_map(|f| f.ids.iter().cloned()).collect();
+    let relay_cpu_before = cpu_seconds(&relay);
     let seen = most_seen_by_a_submitter(&relay, &fake_ids, fake_ids.len(), FLOOD);
+    let relay_cpu_share = (cpu_seconds(&relay) - relay_cpu_before) / FLOOD.as_secs_f64();
     let seen_after = started.elapsed();
-    let beside = time_trivial_job(&relay, JOB_TASKS);
+
+    let niced = time_job_with_flood_rate(&relay);
+    for fake in &fakes {
+        fake.renice(0);
+    }
+    let same_priority = time_job_with_flood_rate(&relay);
     let relay_attacked = relay_rss_mb(&relay);
-    // Without the flood's CPU: the fakes' processes stopped, their connections left open.
+    // Without the flood: the fakes' processes stopped, their connections left open.
     for fake in &fakes {
         fake.process.signal(Signal::SIGSTOP);
     }
     let stopped = time_trivial_job(&relay, JOB_TASKS);
 
-    println!("| 1,000 trivial tasks on 2 nodes | wall time | ratio |");
-    println!("|---|---|---|");
-    println!("| alone | {:.2} s | 1.00× |", alone.as_secs_f64());
+    let ratio = |time: Duration| time.as_secs_f64() / alone.as_secs_f64();
     println!(
-        "| beside {} fake idle nodes ({seen} in a submitter's registry) | {:.2} s | {:.2}× |",
-        fake_ids.len(),
-        beside.as_secs_f64(),
-        beside.as_secs_f64() / alone.as_secs_f64()
+        "| 1,000 trivial tasks on 2 nodes | announcements reaching the relay | wall time | ratio |"
     );
+    println!("|---|---|---|---|");
+    println!("| alone | — | {:.2} s | 1.00× |", alone.as_secs_f64());
+    let beside = format!("beside {} fake idle nodes", fake_ids.len());
+    for (what, (time, rate)) in [
+        ("their processes at the lowest CPU priority", niced),
+        ("their processes at the job's priority", same_priority),
+    ] {
+        println!(
+            "| {beside}, {what} | {rate:.0}/s | {:.2} s | {:.2}× |",
+            time.as_secs_f64(),
+            ratio(time)
+        );
+    }
     println!(
-        "| beside them, their processes stopped (connections open, no flood) | {:.2} s | {:.2}× |",
+        "| {beside}, their processes stopped (connections open) | 0/s | {:.2} s | {:.2}× |",
         stopped.as_secs_f64(),
-        stopped.as_secs_f64() / alone.as_secs_f64()
+        ratio(stopped)
     );
     println!(
         "\nAt most {seen} fakes in a submitter's registry in the {:.0} s after they started; \
-         relay RSS {} MB idle, {} MB with them.",
+         the relay used {:.0}% of a core during the flood's first minute; relay RSS {} MB \
+         idle, {} MB with them.",
         seen_after.as_secs_f64(),
+        relay_cpu_share * 100.0,
         relay_idle,
         relay_attacked
     );
+}
+
+/// The trivial job's wall time, and how many announcements a second reached the relay
+/// meanwhile.
+fn time_job_with_flood_rate(relay: &Relay) -> (Duration, f64) {
+    let metrics = format!("{}metrics", relay.http);
+    let received = || {
+        sum_of(&pws_tests::http::get(&metrics), |line| {
+            line.starts_with("libp2p_gossipsub_topic_msg_recv_counts_unfiltered")
+        })
+        .unwrap_or(0.0)
+    };
+    let before = received();
+    let time = time_trivial_job(relay, JOB_TASKS);
+    (time, (received() - before) / time.as_secs_f64())
+}
+
+/// CPU time the relay's process has used, user and system.
+fn cpu_seconds(relay: &Relay) -> f64 {
+    let pid = relay.process.pid().expect("the relay runs");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the relay's stat");
+    // Fields after the command's closing parenthesis; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a command") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // Linux counts them in USER_HZ, 100 a second.
+    ticks / 100.0
 }

@@ -35,7 +35,59 @@ impl SilentNodes {
     /// while they are still connecting: a flood may outrun the relay, and what reaches a
     /// submitter is then the measure ([`most_seen_by_a_submitter`]).
     pub fn launch(relay_addr: &str, slots: u32, identities: usize, gossip: bool) -> SilentNodes {
-        let mut command = Command::new(bin("silent-node"));
+        Self::launch_command(
+            Command::new(bin("silent-node")),
+            relay_addr,
+            slots,
+            identities,
+            gossip,
+        )
+    }
+
+    /// As [`SilentNodes::launch`], at the lowest CPU priority (`nice -n 19`): an attacker's
+    /// processes run on the attacker's machines, so on a machine shared with the honest
+    /// peers they should take only the CPU those leave.
+    pub fn launch_niced(
+        relay_addr: &str,
+        slots: u32,
+        identities: usize,
+        gossip: bool,
+    ) -> SilentNodes {
+        let mut command = Command::new("nice");
+        command.args(["-n", "19"]).arg(bin("silent-node"));
+        Self::launch_command(command, relay_addr, slots, identities, gossip)
+    }
+
+    /// Give every thread of the fakes' process the CPU priority `niceness` (on Linux a
+    /// priority is a thread's own, so each is set).
+    pub fn renice(&self, niceness: i32) {
+        let pid = self.process.pid().expect("the fakes run");
+        let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the fakes' threads")
+            .map(|entry| {
+                entry
+                    .expect("a thread")
+                    .file_name()
+                    .into_string()
+                    .expect("a tid")
+            })
+            .collect();
+        let status = Command::new("renice")
+            .args(["-n", &niceness.to_string(), "-p"])
+            .args(&threads)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("renice runs");
+        assert!(status.success(), "renice {niceness} failed");
+    }
+
+    fn launch_command(
+        mut command: Command,
+        relay_addr: &str,
+        slots: u32,
+        identities: usize,
+        gossip: bool,
+    ) -> SilentNodes {
         command.args([relay_addr, &slots.to_string(), &identities.to_string()]);
         if gossip {
             command.arg("gossip");

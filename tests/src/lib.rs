@@ -14,6 +14,7 @@ pub mod browser;
 pub mod coordinator;
 pub mod fakes;
 pub mod http;
+pub mod metrics;
 pub mod netns;
 pub mod network;
 pub mod private;

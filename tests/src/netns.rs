@@ -53,6 +53,21 @@ impl Host {
             .arg(bin(program));
         command
     }
+
+    /// `GET url` from inside this host's namespace (a node's metrics, say): the body of a
+    /// `200 OK` answer. The request goes from a thread that has entered the namespace.
+    pub fn http_get(&self, url: &str) -> String {
+        let netns = std::fs::File::open(format!("/var/run/netns/{}", self.netns))
+            .unwrap_or_else(|e| panic!("cannot open namespace {}: {e}", self.netns));
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("the thread enters the namespace");
+            crate::http::get(&url)
+        })
+        .join()
+        .expect("the request in the namespace")
+    }
 }
 
 impl NatBed {
@@ -111,6 +126,13 @@ impl NatBed {
         in_netns(
             &router,
             &format!("iptables -t nat -A POSTROUTING -o wan -j MASQUERADE{random}"),
+        );
+        // Like a home router, drop what arrives unasked from outside. A bare Linux router
+        // answers it with a refusal instead, which no home router does and which ends a hole
+        // punch at its first packet.
+        in_netns(
+            &router,
+            "iptables -A INPUT -i wan -m conntrack --ctstate NEW,INVALID -j DROP",
         );
         Lan {
             router,

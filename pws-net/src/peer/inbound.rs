@@ -208,6 +208,11 @@ impl Inbound {
         }
     }
 
+    /// The peers with requests not yet answered.
+    pub fn waiting_peers(&self) -> Vec<PeerId> {
+        self.in_flight.keys().copied().collect()
+    }
+
     /// Every request taken in has been answered and the answers written out.
     pub fn settled(&self) -> bool {
         self.answers.is_empty() && self.unflushed == 0

@@ -12,6 +12,7 @@ mod admission;
 mod announce;
 mod dial_failure;
 mod direct;
+mod hole_punch;
 mod inbound;
 mod outbound;
 mod registered;
@@ -47,6 +48,7 @@ use crate::transport::TransportKind;
 use admission::Admissions;
 use announce::Announcer;
 use direct::DirectFirst;
+use hole_punch::HolePunches;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
 use registered::Registered;
@@ -113,6 +115,8 @@ pub struct Peer {
 
 /// How long a stopping peer waits for its last answers to leave.
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// How long a stopping peer then lets the peers it answered take their answers and leave.
+const LINGER_LIMIT: Duration = Duration::from_secs(1);
 /// How long a stopping peer then waits for its connections to close.
 const CLOSE_LIMIT: Duration = Duration::from_secs(1);
 /// Status changes are announced at most this often, and timers are checked as often.
@@ -188,6 +192,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
         announcer: Announcer::new(status, status_topic, config.access.own_grant().cloned()),
         discovery: Discovery::new(&config.access),
         direct,
+        hole_punches: HolePunches::default(),
         registry: Registry::new(config.access.clone()),
         own_grant: config.access.own_grant().cloned(),
         commands,
@@ -218,6 +223,7 @@ struct EventLoop {
     discovery: Discovery,
     /// A browser's direct dials to native nodes.
     direct: DirectFirst,
+    hole_punches: HolePunches,
     registry: Registry,
     /// This peer's grant of its private network, shown with each task and batch it sends.
     own_grant: Option<SignedGrant>,
@@ -315,7 +321,11 @@ impl EventLoop {
                     );
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                self.hole_punches
+                    .on_connection_established(peer_id, &endpoint);
                 if let Some(admissions) = &mut self.admissions {
                     admissions.on_connected(peer_id);
                 }
@@ -325,6 +335,7 @@ impl EventLoop {
                 num_established: 0,
                 ..
             } => {
+                self.hole_punches.on_peer_gone(&peer_id);
                 if let Some(admissions) = &mut self.admissions {
                     admissions.on_disconnected(&peer_id);
                 }
@@ -385,6 +396,7 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Kad(event) => self.discovery.on_kad_event(event),
+            BehaviourEvent::Dcutr(event) => self.hole_punches.on_event(event),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
                 if info.protocols.contains(&KAD_PROTOCOL) =>
             {
@@ -671,7 +683,8 @@ impl EventLoop {
         self.draining = Some(Draining {
             deadline: Instant::now() + DRAIN_LIMIT,
             reply,
-            closing: false,
+            step: DrainStep::Answering,
+            answered: self.inbound.waiting_peers(),
         });
     }
 
@@ -681,11 +694,24 @@ impl EventLoop {
         let Some(draining) = &mut self.draining else {
             return false;
         };
-        if !draining.closing {
+        if draining.step == DrainStep::Answering {
             if !self.inbound.settled() && Instant::now() < draining.deadline {
                 return false;
             }
-            draining.closing = true;
+            draining.step = DrainStep::Lingering;
+            draining.deadline = Instant::now() + LINGER_LIMIT;
+        }
+        if draining.step == DrainStep::Lingering {
+            // An answer written out may not have left yet: QUIC drops what it has not sent
+            // when its connection closes. The peers answered leave once they have theirs.
+            let answered_connected = draining
+                .answered
+                .iter()
+                .any(|peer| self.swarm.is_connected(peer));
+            if answered_connected && Instant::now() < draining.deadline {
+                return false;
+            }
+            draining.step = DrainStep::Closing;
             draining.deadline = Instant::now() + CLOSE_LIMIT;
             let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
             for peer in peers {
@@ -706,10 +732,21 @@ impl EventLoop {
 /// a process that just exits sends nothing on QUIC or WebRTC, and the other side would keep
 /// its tasks running until its idle timeout.
 struct Draining {
-    /// Until when the current step (answers, then closes) may take.
+    /// Until when the current step may take.
     deadline: Instant,
     /// Who to tell once done.
     reply: Reply<()>,
+    step: DrainStep,
+    /// The peers that had requests with us when we began to stop.
+    answered: Vec<PeerId>,
+}
+
+#[derive(PartialEq)]
+enum DrainStep {
+    /// Until every request taken in is answered and the answers written out.
+    Answering,
+    /// Until the peers answered have left.
+    Lingering,
     /// The connections were asked to close.
-    closing: bool,
+    Closing,
 }

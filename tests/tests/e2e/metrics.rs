@@ -4,8 +4,8 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
+use pws_tests::metrics::{metrics_url, scrape_until, sum_of, value};
 use pws_tests::{Node, Relay, example, path_of, run_json, task_file};
 use serde_json::json;
 
@@ -17,14 +17,7 @@ fn node_and_relay_metrics_count_known_work() {
         &relay,
         &["--relay-only", "--slots", "2", "--metrics", "127.0.0.1:0"],
     );
-    let line = node
-        .process
-        .wait_for_stderr_line("its metrics address", |line| {
-            line.contains("metrics at http://")
-        });
-    let node_metrics = line[line.find("http://").expect("a URL")..]
-        .trim()
-        .to_string();
+    let node_metrics = metrics_url(&mut node);
     let relay_metrics = format!("{}metrics", relay.http);
     let relay_addr = relay.tcp();
 
@@ -43,10 +36,13 @@ fn node_and_relay_metrics_count_known_work() {
     assert_eq!(result["error"]["kind"], "timeout", "{result}");
 
     // The node counts a task as its slot frees, a moment after the answer left: wait for it.
-    let text = scrape_until(&node_metrics, |text| {
-        value(text, "pws_task_duration_seconds_count") == Some(5.0)
-            && value(text, "pws_slots_busy") == Some(0.0)
-    });
+    let text = scrape_until(
+        || pws_tests::http::get(&node_metrics),
+        |text| {
+            value(text, "pws_task_duration_seconds_count") == Some(5.0)
+                && value(text, "pws_slots_busy") == Some(0.0)
+        },
+    );
     let expected = [
         (r#"pws_tasks_total{outcome="ok"}"#, 3.0),
         (r#"pws_tasks_total{outcome="thrown"}"#, 1.0),
@@ -58,12 +54,17 @@ fn node_and_relay_metrics_count_known_work() {
         assert_eq!(value(&text, sample), Some(count), "{sample} in:\n{text}");
     }
     assert!(
-        value_with_prefix(&text, "libp2p_swarm_connections_established_total").unwrap_or(0.0)
+        sum_of(&text, |line| line
+            .starts_with("libp2p_swarm_connections_established_total"))
+        .unwrap_or(0.0)
             >= 5.0,
         "each submitter's connection is counted:\n{text}"
     );
     assert!(
-        value_with_prefix(&text, "libp2p_bandwidth_bytes_total").unwrap_or(0.0) > 0.0,
+        sum_of(&text, |line| line
+            .starts_with("libp2p_bandwidth_bytes_total"))
+        .unwrap_or(0.0)
+            > 0.0,
         "bandwidth is counted:\n{text}"
     );
     assert!(
@@ -79,10 +80,13 @@ fn node_and_relay_metrics_count_known_work() {
 
     // The relay: the node registered and holds a reservation; every run came through a
     // circuit, closed once its submitter left.
-    let text = scrape_until(&relay_metrics, |text| {
-        value(text, "pws_relay_circuits") == Some(0.0)
-            && value(text, "pws_relay_reservations") == Some(1.0)
-    });
+    let text = scrape_until(
+        || pws_tests::http::get(&relay_metrics),
+        |text| {
+            value(text, "pws_relay_circuits") == Some(0.0)
+                && value(text, "pws_relay_reservations") == Some(1.0)
+        },
+    );
     assert_eq!(
         value(&text, "pws_relay_registered_peers"),
         Some(1.0),
@@ -103,44 +107,13 @@ fn node_and_relay_metrics_count_known_work() {
     );
     // The relayed task traffic, both ways.
     assert!(
-        value_with_prefix(&text, "libp2p_bandwidth_bytes_total").unwrap_or(0.0) > 10_000.0,
+        sum_of(&text, |line| line
+            .starts_with("libp2p_bandwidth_bytes_total"))
+        .unwrap_or(0.0)
+            > 10_000.0,
         "{text}"
     );
     promtool_accepts(&text);
-}
-
-/// Scrape `url` until `ready` holds (bounded): counters follow the events they count.
-fn scrape_until(url: &str, ready: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let text = pws_tests::http::get(url);
-        if ready(&text) {
-            return text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not show what was expected within 15 s:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The value of the sample written exactly `name{labels}` (or `name`).
-fn value(text: &str, sample: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(sample)?.strip_prefix(' ')?;
-        rest.trim().parse().ok()
-    })
-}
-
-/// The sum of the samples whose name (labels and all) starts with `prefix`.
-fn value_with_prefix(text: &str, prefix: &str) -> Option<f64> {
-    let values: Vec<f64> = text
-        .lines()
-        .filter(|line| line.starts_with(prefix))
-        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
-        .collect();
-    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// `promtool check metrics` (Debian's `prometheus` package) finds no problem in `text`.
