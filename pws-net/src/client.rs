@@ -40,7 +40,11 @@ pub(crate) enum Command {
     SendBatch(PeerId, TaskBatch, Reply<BatchResponse>),
     Registry(Reply<Vec<NodeInfo>>),
     ReportProgress(PeerId, ProgressReport),
-    Shutdown(Reply<()>),
+    Shutdown {
+        /// Peers just answered, who must get to read their answers before we close.
+        answered: Vec<PeerId>,
+        reply: Reply<()>,
+    },
 }
 
 /// Commands in, answers out; see [`crate::peer::spawn`].
@@ -150,7 +154,14 @@ impl Client {
     /// Leave the network cleanly: announce stopping, unregister, answer pending tasks with
     /// `rejected`, flush, close every connection, and stop the event loop.
     pub async fn shutdown(&self) -> NetResult<()> {
-        self.ask(Command::Shutdown).await
+        self.shutdown_after_answering(Vec::new()).await
+    }
+
+    /// [`Self::shutdown`], after the peers in `answered`, whose requests were just answered
+    /// (with `rejected`: a stopping node ends its work before it leaves), have left or had
+    /// time to read their answers.
+    pub async fn shutdown_after_answering(&self, answered: Vec<PeerId>) -> NetResult<()> {
+        self.ask(|reply| Command::Shutdown { answered, reply }).await
     }
 }
 

@@ -224,6 +224,7 @@ pub fn build(
     kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
     admitted: &Admitted,
+    authors: Option<gossipsub::SourceFilter>,
     metrics: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Swarm<Behaviour>> {
     let transport = crate::transport::build(identity, kinds)?;
@@ -236,7 +237,7 @@ pub fn build(
         .with_dns()?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
         .with_bandwidth_metrics(metrics.unwrap_or(&mut unregistered))
-        .with_behaviour(behaviour_of(role, status_topic, admitted))
+        .with_behaviour(behaviour_of(role, status_topic, admitted, authors))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -252,6 +253,7 @@ pub fn build(
     _kinds: &[TransportKind],
     status_topic: &gossipsub::IdentTopic,
     admitted: &Admitted,
+    authors: Option<gossipsub::SourceFilter>,
     // A page serves no metrics.
     _metrics: Option<&mut prometheus_client::registry::Registry>,
 ) -> Result<Swarm<Behaviour>> {
@@ -268,7 +270,7 @@ pub fn build(
             )
         })?
         .with_relay_client(noise::Config::new, crate::transport::yamux_config)?
-        .with_behaviour(behaviour_of(role, status_topic, admitted))
+        .with_behaviour(behaviour_of(role, status_topic, admitted, authors))
         .map_err(|e| anyhow::anyhow!("cannot build the network behaviour: {e}"))?
         .with_swarm_config(|config| config.with_idle_connection_timeout(IDLE_TIMEOUT))
         .build();
@@ -284,10 +286,12 @@ fn behaviour_of<'a>(
     role: &'a Role,
     status_topic: &'a gossipsub::IdentTopic,
     admitted: &'a Admitted,
+    authors: Option<gossipsub::SourceFilter>,
 ) -> impl FnOnce(&libp2p::identity::Keypair, relay::client::Behaviour) -> Result<Behaviour, BuildError>
 + 'a {
     move |key, relay_client| {
-        behaviour(key, relay_client, role, status_topic, admitted).map_err(BuildError::from)
+        behaviour(key, relay_client, role, status_topic, admitted, authors)
+            .map_err(BuildError::from)
     }
 }
 
@@ -297,6 +301,7 @@ fn behaviour(
     role: &Role,
     status_topic: &gossipsub::IdentTopic,
     admitted: &Admitted,
+    authors: Option<gossipsub::SourceFilter>,
 ) -> Result<Behaviour> {
     let peer_id = key.public().to_peer_id();
     let (relay_server, rendezvous_server) = match role {
@@ -332,14 +337,20 @@ fn behaviour(
         Role::Submitter => kad::Mode::Client,
     }));
 
-    // Every announcement is checked (peer::on_status_announcement) before it is passed on.
+    // Every announcement is checked (peer::on_status_announcement) before it is passed on;
+    // a relay refuses unregistered authors' before even checking their signatures.
+    let mut gossipsub_config = gossipsub::ConfigBuilder::default();
+    gossipsub_config
+        .heartbeat_interval(Duration::from_millis(500))
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validate_messages()
+        .max_transmit_size(MAX_STATUS_BYTES as usize);
+    if let Some(authors) = authors {
+        gossipsub_config.source_filter(authors);
+    }
     let mut gossipsub = gossipsub::Behaviour::new(
         gossipsub::MessageAuthenticity::Signed(key.clone()),
-        gossipsub::ConfigBuilder::default()
-            .heartbeat_interval(Duration::from_millis(500))
-            .validation_mode(gossipsub::ValidationMode::Strict)
-            .validate_messages()
-            .max_transmit_size(MAX_STATUS_BYTES as usize)
+        gossipsub_config
             .build()
             .context("invalid gossipsub configuration")?,
     )

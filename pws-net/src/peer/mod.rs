@@ -26,6 +26,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, Swarm, gossipsub, identify};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -139,12 +140,14 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
     let metrics = registry
         .as_deref_mut()
         .map(|registry| NetMetrics::register(registry, &refusals, is_relay));
+    let registered = is_relay.then(Registered::default);
     let mut swarm = swarm::build(
         &config.identity,
         &config.role,
         &config.transports,
         &status_topic,
         &admitted,
+        registered.as_ref().map(Registered::source_filter),
         registry.as_deref_mut(),
     )?;
     drop(registry);
@@ -183,7 +186,7 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
     let direct = DirectFirst::new(browser_submitter, &config.relays);
     let event_loop = EventLoop {
         admissions,
-        registered: is_relay.then(Registered::default),
+        registered,
         swarm,
         role: config.role,
         relays,
@@ -621,9 +624,15 @@ impl EventLoop {
             Command::FindProviders(reply) => self.discovery.find_providers(behaviour, reply),
             Command::QueryStatus(node, reply) => {
                 // The first contact with a node: a browser tries its direct address first.
-                if let Some(dial) = self.direct.dial(node)
-                    && !self.swarm.is_connected(&node)
-                {
+                // Others dial it now with every address known, even if another dial is under
+                // way (Kademlia's, say, begun before the node's relayed address was known):
+                // a request would wait for that one, up to its whole connect allowance.
+                if !self.swarm.is_connected(&node) {
+                    let dial = self.direct.dial(node).unwrap_or_else(|| {
+                        DialOpts::peer_id(node)
+                            .condition(PeerCondition::Disconnected)
+                            .build()
+                    });
                     let _ = self.swarm.dial(dial);
                 }
                 (self.outbound).query_status(self.swarm.behaviour_mut(), node, reply);
@@ -643,7 +652,7 @@ impl EventLoop {
             Command::ReportProgress(submitter, report) => {
                 behaviour.progress.send_request(&submitter, report);
             }
-            Command::Shutdown(reply) => self.start_draining(reply),
+            Command::Shutdown { answered, reply } => self.start_draining(answered, reply),
         }
     }
 
@@ -674,17 +683,18 @@ impl EventLoop {
 
     /// Leave cleanly: announce stopping, unregister, and once every request taken in has
     /// been answered and flushed (or [`DRAIN_LIMIT`] has passed), close every connection.
-    fn start_draining(&mut self, reply: Reply<()>) {
+    fn start_draining(&mut self, mut answered: Vec<PeerId>, reply: Reply<()>) {
         self.announcer.stop(&mut self.swarm);
         if self.is_node() {
             let relays = self.relays.peer_ids();
             self.discovery.leave(self.swarm.behaviour_mut(), &relays);
         }
+        answered.extend(self.inbound.waiting_peers());
         self.draining = Some(Draining {
             deadline: Instant::now() + DRAIN_LIMIT,
             reply,
             step: DrainStep::Answering,
-            answered: self.inbound.waiting_peers(),
+            answered,
         });
     }
 
@@ -737,7 +747,8 @@ struct Draining {
     /// Who to tell once done.
     reply: Reply<()>,
     step: DrainStep,
-    /// The peers that had requests with us when we began to stop.
+    /// The peers that had requests with us when we began to stop, or had just been answered
+    /// (a stopping node ends its work before it stops its peer).
     answered: Vec<PeerId>,
 }
 

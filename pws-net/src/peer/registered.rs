@@ -2,16 +2,22 @@
 //! status announcements: an identity costs nothing to make, but registering is limited per
 //! IP address (see the rendezvous gate), so a flood of fresh identities announcing themselves
 //! on gossip reaches no submitter. Mirrors the rendezvous server's registrations, and is
-//! bounded as they are.
+//! bounded as they are. Gossipsub's codec on each connection reads the same set, so an
+//! unregistered author's announcement is dropped before its signature is checked: a flood of
+//! them costs the relay no signature checks.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
 
 use libp2p::PeerId;
+use libp2p::gossipsub::SourceFilter;
 use libp2p::rendezvous::{Namespace, server};
 
 #[derive(Default)]
 pub struct Registered {
     namespaces: HashMap<PeerId, HashSet<Namespace>>,
+    /// The same peers, shared with the connections' gossipsub codecs.
+    authors: Arc<RwLock<HashSet<PeerId>>>,
 }
 
 impl Registered {
@@ -22,6 +28,7 @@ impl Registered {
                     .entry(*peer)
                     .or_default()
                     .insert(registration.namespace.clone());
+                self.authors.write().expect("authors lock").insert(*peer);
             }
             server::Event::PeerUnregistered { peer, namespace } => self.remove(*peer, namespace),
             server::Event::RegistrationExpired(registration) => {
@@ -40,11 +47,18 @@ impl Registered {
         self.namespaces.contains_key(peer)
     }
 
+    /// Gossipsub's filter of message authors: the registered peers, as they change.
+    pub fn source_filter(&self) -> SourceFilter {
+        let authors = Arc::clone(&self.authors);
+        SourceFilter::new(move |peer| authors.read().expect("authors lock").contains(peer))
+    }
+
     fn remove(&mut self, peer: PeerId, namespace: &Namespace) {
         if let Some(namespaces) = self.namespaces.get_mut(&peer) {
             namespaces.remove(namespace);
             if namespaces.is_empty() {
                 self.namespaces.remove(&peer);
+                self.authors.write().expect("authors lock").remove(&peer);
             }
         }
     }
@@ -71,7 +85,9 @@ mod tests {
         let key = Keypair::generate_ed25519();
         let peer = key.public().to_peer_id();
         let mut registered = Registered::default();
+        let filter = registered.source_filter();
         assert!(!registered.contains(&peer));
+        assert!(!filter.allows(&peer));
         for namespace in ["a", "b"] {
             registered.on_rendezvous_event(&server::Event::PeerRegistered {
                 peer,
@@ -81,10 +97,12 @@ mod tests {
         registered
             .on_rendezvous_event(&server::Event::RegistrationExpired(registration(&key, "a")));
         assert!(registered.contains(&peer), "still registered in b");
+        assert!(filter.allows(&peer));
         registered.on_rendezvous_event(&server::Event::PeerUnregistered {
             peer,
             namespace: Namespace::new("b".to_owned()).unwrap(),
         });
         assert!(!registered.contains(&peer));
+        assert!(!filter.allows(&peer));
     }
 }

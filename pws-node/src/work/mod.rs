@@ -118,10 +118,10 @@ pub async fn serve<E: Executor>(
         }
     }
     tracing::info!("shutting down");
-    node.running.cancel_all(CancelReason::Stopping);
-    // The event loop finishes once the stopped work's answers have left; until then it may
-    // still hand over requests, which are refused.
-    let mut stopped = std::pin::pin!(node.client.shutdown());
+    let answered = node.running.cancel_all(CancelReason::Stopping);
+    // The event loop finishes once the stopped work's answers have left and been read; until
+    // then it may still hand over requests, which are refused.
+    let mut stopped = std::pin::pin!(node.client.shutdown_after_answering(answered));
     loop {
         tokio::select! {
             result = &mut stopped => return Ok(result?),

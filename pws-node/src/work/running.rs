@@ -44,13 +44,16 @@ impl Running {
         cancelled
     }
 
-    /// Stop all work.
-    pub fn cancel_all(&mut self, reason: CancelReason) {
-        for (_, trigger) in self.work.values_mut() {
+    /// Stop all work; the peers it was for.
+    pub fn cancel_all(&mut self, reason: CancelReason) -> Vec<PeerId> {
+        let mut peers = Vec::new();
+        for (from, trigger) in self.work.values_mut() {
             if let Some(trigger) = trigger.take() {
                 trigger.fire(reason);
+                peers.push(*from);
             }
         }
+        peers
     }
 }
 
@@ -81,7 +84,11 @@ mod tests {
             );
         }
         assert_eq!(bob_1.clone().fired().now_or_never(), None);
-        running.cancel_all(CancelReason::Stopping);
+        assert_eq!(
+            running.cancel_all(CancelReason::Stopping),
+            vec![bob],
+            "alice's work was already stopped"
+        );
         assert_eq!(bob_1.fired().now_or_never(), Some(CancelReason::Stopping));
     }
 
