@@ -161,7 +161,8 @@ impl Client {
     /// (with `rejected`: a stopping node ends its work before it leaves), have left or had
     /// time to read their answers.
     pub async fn shutdown_after_answering(&self, answered: Vec<PeerId>) -> NetResult<()> {
-        self.ask(|reply| Command::Shutdown { answered, reply }).await
+        self.ask(|reply| Command::Shutdown { answered, reply })
+            .await
     }
 }
 

@@ -18,6 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::peer::Registered;
 use crate::protocol::ErrorKind;
 use crate::swarm::{Behaviour, BehaviourEvent};
 
@@ -77,8 +78,12 @@ pub struct NetMetrics {
 
 impl NetMetrics {
     /// Register the event loop's metrics (and `refusals`) in `registry`; a relay's too when
-    /// `is_relay`.
-    pub fn register(registry: &mut Registry, refusals: &Refusals, is_relay: bool) -> Self {
+    /// it has `registered` peers.
+    pub fn register(
+        registry: &mut Registry,
+        refusals: &Refusals,
+        registered: Option<&Registered>,
+    ) -> Self {
         let libp2p = Metrics::new(registry);
         let pws = registry.sub_registry_with_prefix("pws");
         refusals.register(pws);
@@ -86,7 +91,9 @@ impl NetMetrics {
             libp2p,
             peers: gauge(pws, "peers", "Peers connected"),
             connections: gauge(pws, "connections", "Connections established"),
-            relay: is_relay.then(|| RelayGauges::register(pws.sub_registry_with_prefix("relay"))),
+            relay: registered.map(|registered| {
+                RelayGauges::register(pws.sub_registry_with_prefix("relay"), registered)
+            }),
         }
     }
 
@@ -158,7 +165,12 @@ struct RelayGauges {
 }
 
 impl RelayGauges {
-    fn register(registry: &mut Registry) -> Self {
+    fn register(registry: &mut Registry, registered: &Registered) -> Self {
+        registry.register(
+            "unregistered_announcements",
+            "Status announcements dropped unread: their authors are not registered here",
+            registered.refused().clone(),
+        );
         Self {
             reservations: gauge(registry, "reservations", "Peers holding a reservation"),
             reserving: HashSet::new(),

@@ -52,7 +52,7 @@ use direct::DirectFirst;
 use hole_punch::HolePunches;
 use inbound::Inbound;
 use outbound::{Outbound, Pending};
-use registered::Registered;
+pub(crate) use registered::Registered;
 use relays::Relays;
 
 /// What a peer is and where it connects.
@@ -133,14 +133,14 @@ pub fn spawn(config: PeerConfig) -> Result<Peer> {
     };
     let refusals = Refusals::default();
     let is_relay = matches!(config.role, Role::Relay(_));
+    let registered = is_relay.then(Registered::default);
     let mut registry = config
         .metrics
         .as_ref()
         .map(|shared| shared.lock().expect("metrics registry lock"));
     let metrics = registry
         .as_deref_mut()
-        .map(|registry| NetMetrics::register(registry, &refusals, is_relay));
-    let registered = is_relay.then(Registered::default);
+        .map(|registry| NetMetrics::register(registry, &refusals, registered.as_ref()));
     let mut swarm = swarm::build(
         &config.identity,
         &config.role,

@@ -12,12 +12,15 @@ use std::sync::{Arc, RwLock};
 use libp2p::PeerId;
 use libp2p::gossipsub::SourceFilter;
 use libp2p::rendezvous::{Namespace, server};
+use prometheus_client::metrics::counter::Counter;
 
 #[derive(Default)]
 pub struct Registered {
     namespaces: HashMap<PeerId, HashSet<Namespace>>,
     /// The same peers, shared with the connections' gossipsub codecs.
     authors: Arc<RwLock<HashSet<PeerId>>>,
+    /// Announcements the codecs dropped: their authors were not registered.
+    refused: Counter,
 }
 
 impl Registered {
@@ -49,8 +52,19 @@ impl Registered {
 
     /// Gossipsub's filter of message authors: the registered peers, as they change.
     pub fn source_filter(&self) -> SourceFilter {
-        let authors = Arc::clone(&self.authors);
-        SourceFilter::new(move |peer| authors.read().expect("authors lock").contains(peer))
+        let (authors, refused) = (Arc::clone(&self.authors), self.refused.clone());
+        SourceFilter::new(move |peer| {
+            let registered = authors.read().expect("authors lock").contains(peer);
+            if !registered {
+                refused.inc();
+            }
+            registered
+        })
+    }
+
+    /// How many announcements [`Self::source_filter`] has refused.
+    pub fn refused(&self) -> &Counter {
+        &self.refused
     }
 
     fn remove(&mut self, peer: PeerId, namespace: &Namespace) {
@@ -88,6 +102,7 @@ mod tests {
         let filter = registered.source_filter();
         assert!(!registered.contains(&peer));
         assert!(!filter.allows(&peer));
+        assert_eq!(registered.refused().get(), 1);
         for namespace in ["a", "b"] {
             registered.on_rendezvous_event(&server::Event::PeerRegistered {
                 peer,
@@ -98,6 +113,11 @@ mod tests {
             .on_rendezvous_event(&server::Event::RegistrationExpired(registration(&key, "a")));
         assert!(registered.contains(&peer), "still registered in b");
         assert!(filter.allows(&peer));
+        assert_eq!(
+            registered.refused().get(),
+            1,
+            "a registered author is not counted"
+        );
         registered.on_rendezvous_event(&server::Event::PeerUnregistered {
             peer,
             namespace: Namespace::new("b".to_owned()).unwrap(),
