@@ -793,9 +793,9 @@ impl ConfigBuilder {
     }
 
     // PWS: see `protocol::SourceFilter`.
-    /// Refuse, before checking their signatures, the messages of authors `filter` refuses
-    /// (default: every author is accepted). A refused message counts as invalid for the peer
-    /// that sent it.
+    /// Drop, before checking their signatures, the messages of authors `filter` refuses
+    /// (default: every author is accepted). A dropped message is ignored, not counted as
+    /// invalid against the peer that sent it.
     pub fn source_filter(&mut self, filter: SourceFilter) -> &mut Self {
         self.config.protocol.source_filter = Some(filter);
         self

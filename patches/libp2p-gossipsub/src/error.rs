@@ -115,9 +115,6 @@ pub enum ValidationError {
     TransformFailed,
     /// Message size was too large for topic
     MessageSizeTooLargeForTopic,
-    // PWS: see `ConfigBuilder::source_filter`.
-    /// The message's author is refused by the configured source filter.
-    SourceRefused,
 }
 
 impl std::fmt::Display for ValidationError {

@@ -439,22 +439,14 @@ impl Decoder for GossipsubCodec {
                 continue;
             }
 
-            // PWS: an author refused before its signature is checked.
+            // PWS: an author refused is dropped before its signature is checked, and ignored
+            // rather than counted invalid: the application may accept it later (a node's
+            // first announcement can arrive before its registration).
             if self
                 .source_filter
                 .as_ref()
                 .is_some_and(|filter| filter.refuses(message.from.as_deref()))
             {
-                let message = RawMessage {
-                    source: None, // don't bother inform the application
-                    data: message.data.unwrap_or_default(),
-                    sequence_number: None, // don't inform the application
-                    topic: TopicHash::from_raw(message.topic),
-                    signature: None, // don't inform the application
-                    key: message.key,
-                    validated: false,
-                };
-                invalid_messages.push((message, ValidationError::SourceRefused));
                 continue;
             }
 

@@ -82,11 +82,7 @@ impl WasmRunner {
         config
             .max_wasm_stack(MAX_WASM_STACK_BYTES)
             // Copy-on-write initial memory needs memfd, which a confined worker avoids.
-            .memory_init_cow(false)
-            // A 32-bit memory never outgrows the 4 GiB reservation made for it on 64-bit
-            // hosts, so its base is fixed and compiled loops need not reload it (string
-            // building: 1.69× native with the reload).
-            .memory_may_move(false);
+            .memory_init_cow(false);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |state: &mut TaskState| {

@@ -88,9 +88,11 @@ fn fake_idle_nodes_on_gossip_reach_no_submitter_and_do_not_fail_a_job() {
         || pws_tests::http::get(&metrics),
         |text| value(text, "pws_relay_unregistered_announcements_total") >= Some(FAKES as f64),
     );
+    // Each fake announces every 2 s, so checking theirs would count thousands by now; the
+    // two honest nodes' announcements are a few dozen.
     let checked = value(&text, "libp2p_gossipsub_messages_total").unwrap_or(0.0);
     assert!(
-        checked < FAKES as f64 / 10.0,
+        checked < FAKES as f64 / 2.0,
         "{checked} announcements reached the relay's checks, more than the honest nodes send"
     );
     let with_fakes = time_trivial_job(&relay, 1000);
