@@ -27,6 +27,8 @@ mod progress;
 pub mod runner;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod sandbox;
+#[cfg(not(target_arch = "wasm32"))]
+mod trim;
 pub mod wasm;
 pub mod work;
 
@@ -98,6 +100,9 @@ mod native {
             slots: config.slots,
             browser: false,
         };
-        work::serve(peer, executor, config, shutdown, report).await
+        let trimming = tokio::spawn(crate::trim::trim_heap_periodically());
+        let served = work::serve(peer, executor, config, shutdown, report).await;
+        trimming.abort();
+        served
     }
 }

@@ -574,8 +574,10 @@ impl PeerScore {
     /// Removes a peer from the score table. This retains peer statistics if their score is
     /// non-positive.
     pub(crate) fn remove_peer(&mut self, peer_id: &PeerId) {
-        // we only retain non-positive scores of peers
-        if self.score_report(peer_id).score > 0f64 {
+        // we only retain negative scores of peers: a peer that leaves with a score of zero
+        // has nothing to hold against it (a newcomer starts at zero), and keeping it would
+        // keep every one-shot visitor for `retain_score`
+        if self.score_report(peer_id).score >= 0f64 {
             if let hash_map::Entry::Occupied(entry) = self.peer_stats.entry(*peer_id) {
                 Self::remove_ips_for_peer(entry.get(), &mut self.peer_ips, peer_id);
                 entry.remove();

@@ -81,9 +81,12 @@ impl Config {
             QuicClientConfig::try_from(libp2p_tls::make_client_config(keypair, None).unwrap())
                 .unwrap(),
         );
-        let server_tls_config = Arc::new(
-            QuicServerConfig::try_from(libp2p_tls::make_server_config(keypair).unwrap()).unwrap(),
-        );
+        let mut server_tls = libp2p_tls::make_server_config(keypair).unwrap();
+        // libp2p peers never resume a TLS session, so session tickets would only be kept in
+        // the server's session cache (about 2 KB per connection, 256 sessions) for nothing.
+        server_tls.send_tls13_tickets = 0;
+        server_tls.session_storage = Arc::new(quinn::rustls::server::NoServerSessionStorage {});
+        let server_tls_config = Arc::new(QuicServerConfig::try_from(server_tls).unwrap());
         Self {
             client_tls_config,
             server_tls_config,

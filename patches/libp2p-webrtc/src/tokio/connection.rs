@@ -41,7 +41,7 @@ use webrtc::{
     peer_connection::RTCPeerConnection,
 };
 
-use crate::tokio::{error::Error, stream, stream::Stream};
+use crate::tokio::{error::Error, stream, stream::Stream, upgrade::close_in_background};
 
 /// Maximum number of unprocessed data channels.
 /// See [`Connection::poll_inbound`].
@@ -272,6 +272,16 @@ impl StreamMuxer for Connection {
                 Poll::Ready(Err(e))
             }
         }
+    }
+}
+
+// PWS: the swarm drops a connection that ended in an error (the remote went away) without
+// `poll_close`, and webrtc-rs never frees a peer connection dropped unclosed. Closing an
+// already closed one does nothing.
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let peer_conn = self.peer_conn.clone();
+        close_in_background(async move { peer_conn.lock().await.close().await });
     }
 }
 

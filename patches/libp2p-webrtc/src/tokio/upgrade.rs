@@ -66,16 +66,23 @@ impl std::ops::Deref for CloseUnlessKept {
 
 impl Drop for CloseUnlessKept {
     fn drop(&mut self) {
-        let Some(peer_connection) = self.0.take() else {
-            return;
-        };
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                if let Err(e) = peer_connection.close().await {
-                    tracing::debug!("closing an unfinished connection: {e}");
-                }
-            });
+        if let Some(peer_connection) = self.0.take() {
+            close_in_background(async move { peer_connection.close().await });
         }
+    }
+}
+
+/// Runs a peer connection's `close` on the current runtime, if there is one: for a `Drop`,
+/// which cannot wait for it.
+pub(crate) fn close_in_background(
+    close: impl Future<Output = Result<(), webrtc::Error>> + Send + 'static,
+) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            if let Err(e) = close.await {
+                tracing::debug!("closing a dropped connection: {e}");
+            }
+        });
     }
 }
 
