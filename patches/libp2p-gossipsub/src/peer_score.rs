@@ -572,7 +572,7 @@ impl PeerScore {
     }
 
     /// Removes a peer from the score table. This retains peer statistics if their score is
-    /// non-positive.
+    /// negative.
     pub(crate) fn remove_peer(&mut self, peer_id: &PeerId) {
         // we only retain negative scores of peers: a peer that leaves with a score of zero
         // has nothing to hold against it (a newcomer starts at zero), and keeping it would
