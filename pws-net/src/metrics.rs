@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use libp2p::metrics::{Metrics, Recorder};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{PeerId, Swarm, relay};
+use libp2p::{PeerId, Swarm, identify, relay};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -106,7 +106,7 @@ impl NetMetrics {
                 self.connections
                     .set(i64::from(info.connection_counters().num_established()));
             }
-            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event, swarm),
             _ => {}
         }
         if let SwarmEvent::ConnectionClosed {
@@ -120,10 +120,15 @@ impl NetMetrics {
         }
     }
 
-    fn on_behaviour_event(&mut self, event: &BehaviourEvent) {
+    fn on_behaviour_event(&mut self, event: &BehaviourEvent, swarm: &Swarm<Behaviour>) {
         match event {
             BehaviourEvent::Kad(event) => self.libp2p.record(event),
             BehaviourEvent::Gossipsub(event) => self.libp2p.record(event),
+            // libp2p's identify metrics keep a peer's info until its last connection closes.
+            // An identification can come out of the behaviour after that (a one-shot submitter
+            // gone at once), and its info would be kept for good.
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, .. })
+                if !swarm.is_connected(peer_id) => {}
             BehaviourEvent::Identify(event) => self.libp2p.record(event),
             BehaviourEvent::Ping(event) => self.libp2p.record(event),
             BehaviourEvent::Dcutr(event) => self.libp2p.record(event),

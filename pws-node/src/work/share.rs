@@ -18,13 +18,20 @@ const REQUESTS_PER_SLOT_PER_SECOND: f64 = 200.0;
 const BASE_REQUESTS_PER_SECOND: f64 = 50.0;
 /// A submitter refused a slot counts as waiting for this long after its last request.
 const WAITING_FOR: Duration = Duration::from_secs(1);
-/// Submitters remembered before idle ones are forgotten (their buckets were full anyway).
+/// How often submitters holding nothing whose bucket has refilled are forgotten (a new entry
+/// starts with a full bucket, so forgetting them changes nothing), and sooner once this many
+/// are known: the memory strangers can make a node spend.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(10);
 const REMEMBERED: usize = 1024;
+/// A bucket is full again this long after its last request.
+const REFILLED_AFTER: Duration = Duration::from_secs(2);
 
 pub struct Share {
     /// Requests per second (and burst) per submitter.
     rate: f64,
     submitters: HashMap<PeerId, Submitter>,
+    /// When idle submitters were last forgotten.
+    forgot_idle: Option<Instant>,
 }
 
 #[derive(Default)]
@@ -42,6 +49,7 @@ impl Share {
         Self {
             rate: BASE_REQUESTS_PER_SECOND + REQUESTS_PER_SLOT_PER_SECOND * slots as f64,
             submitters: HashMap::new(),
+            forgot_idle: None,
         }
     }
 
@@ -117,18 +125,22 @@ impl Share {
         submitter.waiting = Some((since, now));
     }
 
-    /// Bound the memory strangers can make us spend: once many submitters are known, forget
-    /// those holding nothing whose bucket has refilled.
+    /// Forget the submitters holding nothing whose bucket has refilled, every
+    /// [`FORGET_IDLE_EVERY`] or once [`REMEMBERED`] are known; the map gives back its room.
     fn forget_idle(&mut self, now: Instant) {
-        if self.submitters.len() < REMEMBERED {
+        let due = self
+            .forgot_idle
+            .is_none_or(|at| now.saturating_duration_since(at) >= FORGET_IDLE_EVERY);
+        if !due && self.submitters.len() < REMEMBERED {
             return;
         }
-        let full_after = Duration::from_secs(2);
+        self.forgot_idle = Some(now);
         self.submitters.retain(|_, s| {
             s.held > 0
                 || s.refilled
-                    .is_some_and(|at| now.saturating_duration_since(at) < full_after)
+                    .is_some_and(|at| now.saturating_duration_since(at) < REFILLED_AFTER)
         });
+        self.submitters.shrink_to_fit();
     }
 }
 
@@ -214,5 +226,26 @@ mod tests {
         share.release(a);
         let later = now + WAITING_FOR;
         assert_eq!(kind(share.admit(a, 1, 1, later)), None);
+    }
+
+    #[test]
+    fn submitters_that_left_are_forgotten_while_those_holding_slots_stay() {
+        let mut share = Share::new(2);
+        let (gone, holding, newcomer) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let now = Instant::now();
+        assert_eq!(kind(share.admit(gone, 2, 2, now)), None);
+        share.release(gone);
+        assert_eq!(kind(share.admit(holding, 1, 2, now)), None);
+        let later = now + FORGET_IDLE_EVERY;
+        assert_eq!(kind(share.admit(newcomer, 1, 2, later)), None);
+        assert!(
+            !share.submitters.contains_key(&gone),
+            "an idle submitter is forgotten"
+        );
+        assert!(
+            share.submitters.contains_key(&holding),
+            "one holding a slot is kept"
+        );
+        assert_eq!(share.submitters.len(), 2);
     }
 }

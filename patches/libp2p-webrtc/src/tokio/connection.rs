@@ -289,14 +289,18 @@ pub(crate) async fn register_data_channel_open_handler(
     data_channel: Arc<RTCDataChannel>,
     data_channel_tx: Sender<Arc<DetachedDataChannel>>,
 ) {
+    // PWS: the handler, kept inside the channel until it opens, holds the channel weakly: a
+    // strong reference made a cycle that kept every connection's Noise channel (with its
+    // setting engine and this handler) alive after the connection was gone, ~700 bytes each.
     data_channel.on_open({
-        let data_channel = data_channel.clone();
+        let weak_channel = Arc::downgrade(&data_channel);
         Box::new(move || {
-            tracing::debug!(channel=%data_channel.id(), "Data channel open");
-
             Box::pin(async move {
-                let data_channel = data_channel.clone();
+                let Some(data_channel) = weak_channel.upgrade() else {
+                    return;
+                };
                 let id = data_channel.id();
+                tracing::debug!(channel=%id, "Data channel open");
                 match data_channel.detach().await {
                     Ok(detached) => {
                         if let Err(e) = data_channel_tx.send(detached.clone()) {
