@@ -19,9 +19,10 @@ const BASE_REQUESTS_PER_SECOND: f64 = 50.0;
 /// A submitter refused a slot counts as waiting for this long after its last request.
 const WAITING_FOR: Duration = Duration::from_secs(1);
 /// How often submitters holding nothing whose bucket has refilled are forgotten (a new entry
-/// starts with a full bucket, so forgetting them changes nothing), and sooner once this many
-/// are known: the memory strangers can make a node spend.
+/// starts with a full bucket, so forgetting them changes nothing).
 const FORGET_IDLE_EVERY: Duration = Duration::from_secs(10);
+/// Submitters known before idle ones are forgotten at once: the memory strangers can make a
+/// node spend.
 const REMEMBERED: usize = 1024;
 /// A bucket is full again this long after its last request.
 const REFILLED_AFTER: Duration = Duration::from_secs(2);
